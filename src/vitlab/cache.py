@@ -1,0 +1,370 @@
+"""Decode-once image cache: every image is decoded and resized once into a uint8 memmap.
+
+Decoding JPEGs costs far more than a small model's forward pass on CPU, and an Optuna study reads
+the same images for every epoch of every trial. So the images are decoded once, resized to a
+square a little larger than the training resolution (see :func:`cache_size_for`), and stored as
+``<root>/<key16>-s<size>/images.u8``: a raw C-order uint8 array of shape (N, S, S, 3), RGB.
+Later epochs and trials take their crops straight from that memory map.
+
+The directory also holds ``meta.json`` (shape, paths in row order, failed rows) and
+``failed.tsv`` (``path<TAB>reason`` for every image that could not be decoded; its row is zero).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from vitlab.errors import UserError
+
+FORMAT_VERSION = 1
+IMAGE_FILE = "images.u8"
+META_FILE = "meta.json"
+FAILED_FILE = "failed.tsv"
+DEFAULT_ROOT = Path("results/cache")
+
+
+class CacheError(UserError):
+    """An image cache that cannot be built or read."""
+
+
+@dataclass(frozen=True)
+class FailedImage:
+    """An image that could not be decoded; its cache row is all zeros."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class ImageCache:
+    """A complete cache directory, opened read-only. Row ``i`` holds ``paths[i]``."""
+
+    directory: Path
+    size: int
+    paths: tuple[str, ...] = field(repr=False)
+    valid: np.ndarray = field(repr=False)
+    failed: tuple[FailedImage, ...] = field(repr=False)
+    array: np.ndarray = field(repr=False)
+    _index: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Built once: row_of() is called per sample by datasets, so it must be O(1).
+        object.__setattr__(self, "_index", {p: i for i, p in enumerate(self.paths)})
+
+    def row_of(self, path: str) -> int:
+        """The row holding ``path``; KeyError naming the path if it was not cached."""
+        try:
+            return self._index[os.fspath(path)]
+        except KeyError:
+            raise KeyError(f"{path} is not in the image cache {self.directory}") from None
+
+    def rows(self, paths: Sequence[str]) -> np.ndarray:
+        """Row indices (int64) of ``paths``, in the order given."""
+        return np.fromiter((self.row_of(p) for p in paths), dtype=np.int64, count=len(paths))
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __reduce__(self) -> tuple:
+        # Pickling a memmap copies all its pixels; DataLoader workers started with spawn or
+        # forkserver get the directory instead and map the same file themselves.
+        return open_cache, (self.directory,)
+
+
+def cache_size_for(image_size: int, crop_pct: float = 0.875) -> int:
+    """Side of the cached square for a model input of ``image_size`` (224 -> 256, 32 -> 37).
+
+    The usual eval transform resizes to ``image_size / crop_pct`` and center-crops
+    ``image_size``; caching at that size serves it exactly and leaves room for random crops.
+    """
+    if image_size < 1:
+        raise CacheError(f"image size must be a positive number of pixels, got {image_size}")
+    if not 0 < crop_pct <= 1:
+        raise CacheError(f"crop_pct must be in (0, 1], got {crop_pct}")
+    # round() first so float noise (e.g. 256.00000000001) does not bump the size by one.
+    return math.ceil(round(image_size / crop_pct, 6))
+
+
+def estimate_cache_bytes(num_images: int, size: int) -> int:
+    """Bytes taken by ``images.u8`` for ``num_images`` squares of ``size`` pixels."""
+    return num_images * size * size * 3
+
+
+def cache_key(paths: Sequence[str | Path], size: int) -> str:
+    """sha256 over the ordered paths, each file's byte size and mtime_ns, and the size.
+
+    Stat data instead of file contents: hashing a dataset's bytes would cost as much as
+    decoding it, while an edited or replaced file practically always changes size or mtime.
+    """
+    digest = hashlib.sha256(f"vitlab-cache v{FORMAT_VERSION} size={size}\n".encode())
+    for path in paths:
+        path = os.fspath(path)
+        try:
+            st = os.stat(path)
+            stamp = f"{st.st_size} {st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"  # part of the key, so the file appearing later invalidates it
+        # NUL cannot occur in a path, so this encoding of the list is unambiguous.
+        digest.update(f"{path}\0{stamp}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def decode_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode one file to an RGB uint8 (size, size, 3) array: shorter side to ``size``, center crop.
+
+    The square keeps the whole center of the image; the training pipeline takes its random or
+    center crop from it later, so the cache does not depend on any augmentation setting.
+    Raises whatever Pillow raises for unreadable, truncated or non-image files.
+    """
+    with Image.open(path) as im:
+        # JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= size;
+        # large photos decode several times faster. A no-op for other formats.
+        im.draft(im.mode, (size, size))
+        # load() now, with ImageFile.LOAD_TRUNCATED_IMAGES left False, so truncated files raise
+        # here instead of being padded with grey.
+        im.load()
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block should not cost an otherwise readable image
+            pass
+        im = _to_rgb(im)
+    width, height = im.size
+    side = min(width, height)
+    box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
+    # Resizing only the central square box equals "shorter side to size, then center crop",
+    # in one pass and without resampling the margins that would be cropped away.
+    out = im.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB."""
+    if im.mode == "RGB":
+        return im
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        # convert() would clip 16-bit values at 255 (a white image); rescale 0..65535 instead.
+        gray = np.clip(np.rint(np.asarray(im, dtype=np.float64) / 257.0), 0, 255)
+        return Image.fromarray(gray.astype(np.uint8)).convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        # Composite onto white: transparent pixels often hide black or junk RGB values, and
+        # white is how they are usually displayed.
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, no tabs: fits the TSV
+
+
+def _chunks(count: int, workers: int) -> list[tuple[int, int]]:
+    """[start, stop) row ranges: ~8 per worker so all cores stay busy until the end."""
+    step = max(1, min(256, math.ceil(count / (max(workers, 1) * 8))))
+    return [(start, min(start + step, count)) for start in range(0, count, step)]
+
+
+Failures = list[tuple[int, str]]  # (row, reason), row order
+
+
+def _build_chunk(image_file: str, count: int, size: int, start: int, paths: list[str]) -> Failures:
+    """Decode ``paths`` into rows ``start...`` of the memmap; return [(row, reason)] of failures.
+
+    Runs in a worker process: it writes its rows into the shared file itself, so no pixel data
+    is pickled back to the parent.
+    """
+    rows = np.memmap(image_file, dtype=np.uint8, mode="r+", shape=(count, size, size, 3))
+    failures: Failures = []
+    for offset, path in enumerate(paths):
+        try:
+            rows[start + offset] = decode_image(path, size)
+        except Exception as exc:  # any error means "skip this image", never "abort the build"
+            rows[start + offset] = 0
+            failures.append((start + offset, _reason(exc)))
+    rows.flush()
+    del rows
+    return failures
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; only the parent should react (and clean up).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _fill(image_file: Path, paths: list[str], size: int, workers: int, progress: bool) -> Failures:
+    """Create ``image_file`` and decode every path into it; return sorted [(row, reason)]."""
+    count = len(paths)
+    with open(image_file, "wb") as f:
+        f.truncate(estimate_cache_bytes(count, size))  # sparse zeros: failed rows stay zero
+    chunks = _chunks(count, workers)
+    failures: Failures = []
+    bar = tqdm(
+        total=count, desc="caching images", unit="img", file=sys.stderr, disable=not progress
+    )
+    with bar:
+        if workers <= 1 or len(chunks) == 1:
+            for start, stop in chunks:
+                failures += _build_chunk(str(image_file), count, size, start, paths[start:stop])
+                bar.update(stop - start)
+            return sorted(failures)
+        pool = ProcessPoolExecutor(min(workers, len(chunks)), initializer=_ignore_sigint)
+        try:
+            todo = {
+                pool.submit(_build_chunk, str(image_file), count, size, a, paths[a:b]): b - a
+                for a, b in chunks
+            }
+            for future in as_completed(todo):
+                failures += future.result()
+                bar.update(todo[future])
+                bar.set_postfix(failed=len(failures), refresh=False)
+        finally:
+            # After an error or Ctrl-C, drop queued chunks and wait for running ones, so no
+            # worker still writes into a directory the caller is about to delete.
+            pool.shutdown(wait=True, cancel_futures=True)
+    return sorted(failures)
+
+
+def _write_results(
+    directory: Path, key: str, size: int, paths: list[str], failures: Failures
+) -> None:
+    lines = [f"{paths[row]}\t{reason}\n" for row, reason in failures]
+    with open(directory / FAILED_FILE, "w", encoding="utf-8", errors="surrogateescape") as f:
+        f.write("path\treason\n" + "".join(lines))
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "key": key,
+        "size": size,
+        "count": len(paths),
+        "dtype": "uint8",
+        "shape": [len(paths), size, size, 3],
+        "layout": "NHWC, RGB, C order",
+        "failed": [[row, reason] for row, reason in failures],
+        "paths": paths,
+    }
+    (directory / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+    # fsync before the rename, so a power cut cannot leave a "complete" cache with lost rows.
+    for name in (IMAGE_FILE, META_FILE):
+        with open(directory / name, "rb") as f:
+            os.fsync(f.fileno())
+
+
+def build_cache(
+    paths: Sequence[str | Path],
+    *,
+    size: int,
+    root: Path = DEFAULT_ROOT,
+    workers: int | None = None,
+    progress: bool = True,
+) -> ImageCache:
+    """Decode ``paths`` (absolute, in row order) into a cache under ``root``, or reuse it.
+
+    Unreadable images are skipped and listed, never fatal. ``workers`` processes decode in
+    parallel (default: all cores; 0 or 1: in this process). ``progress`` shows a bar and a
+    summary on stderr. The build happens in a ``.partial-<host>-<pid>`` sibling renamed into
+    place only when complete, so an interrupted build is never mistaken for a cache.
+    """
+    names = [os.fspath(p) for p in paths]
+    if not names:
+        raise CacheError("no images to cache: the image list is empty")
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        dup = next(p for p in names if p in seen or seen.add(p))
+        raise CacheError(f"{dup} appears more than once in the image list")
+    if size < 1:
+        raise CacheError(f"cache size must be a positive number of pixels, got {size}")
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    if workers < 0:
+        raise CacheError(f"workers must be >= 0, got {workers}")
+
+    key = cache_key(names, size)
+    root = Path(root)
+    final = root / f"{key[:16]}-s{size}"
+    if final.exists():
+        cache = _open(final, key)
+        if progress:
+            print(f"reusing image cache {final} ({len(cache)} images)", file=sys.stderr)
+        return cache
+
+    need = estimate_cache_bytes(len(names), size)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        free = shutil.disk_usage(root).free
+    except OSError as exc:
+        raise CacheError(f"cannot create the cache directory {root}: {exc.strerror}") from exc
+    if free < need:
+        # Checked up front: running out of space while writing through a memmap kills the
+        # writer with SIGBUS rather than raising an error.
+        raise CacheError(
+            f"{root}: the image cache needs {need / 1e9:.2f} GB, {free / 1e9:.2f} free"
+        )
+
+    # Host and pid make the name unique among concurrent builders, even on a shared disk.
+    partial = root / f"{final.name}.partial-{socket.gethostname()}-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)  # left by an earlier process with our pid
+    started = time.perf_counter()
+    partial.mkdir()
+    try:
+        failures = _fill(partial / IMAGE_FILE, names, size, workers, progress)
+        _write_results(partial, key, size, names, failures)
+        try:
+            os.replace(partial, final)
+        except OSError:
+            if not final.exists():
+                raise
+            shutil.rmtree(partial)  # a concurrent build of the same images finished first
+    except BaseException:  # includes KeyboardInterrupt: never leave a half-written directory
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    cache = _open(final, key)
+    if progress:
+        print(
+            f"cached {len(cache)} images in {time.perf_counter() - started:.1f}s to {final}; "
+            f"{len(cache.failed)} failed"
+            + (f" (see {final / FAILED_FILE})" if cache.failed else ""),
+            file=sys.stderr,
+        )
+    return cache
+
+
+def open_cache(directory: Path) -> ImageCache:
+    """Open a complete cache directory read-only (as written by :func:`build_cache`)."""
+    return _open(Path(directory), None)
+
+
+def _open(directory: Path, key: str | None) -> ImageCache:
+    meta_file, image_file = directory / META_FILE, directory / IMAGE_FILE
+    rebuild = f"delete {directory} to rebuild it"
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta["format_version"] != FORMAT_VERSION or (key and meta["key"] != key):
+            raise CacheError(f"{meta_file} is from another version or other images; {rebuild}")
+        count, size, paths = int(meta["count"]), int(meta["size"]), tuple(meta["paths"])
+        failed = tuple(FailedImage(paths[row], str(why)) for row, why in meta["failed"])
+        valid = np.ones(count, dtype=bool)
+        valid[[row for row, _ in meta["failed"]]] = False
+    except FileNotFoundError:
+        raise CacheError(f"{directory} is not an image cache (no {META_FILE})") from None
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise CacheError(f"{meta_file} is unreadable or malformed ({exc}); {rebuild}") from exc
+    actual = image_file.stat().st_size if image_file.is_file() else None
+    if len(paths) != count or actual != estimate_cache_bytes(count, size):
+        raise CacheError(f"{image_file} does not match {meta_file} ({actual} bytes); {rebuild}")
+    valid.setflags(write=False)
+    array = np.memmap(image_file, dtype=np.uint8, mode="r", shape=(count, size, size, 3))
+    return ImageCache(directory, size, paths, valid, failed, array)

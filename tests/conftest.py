@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny real image dataset and tiny timm ViTs, so tests run on 2 CPU cores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from vitlab.config import DataConfig, TrainConfig
+from vitlab.demo import DemoSpec, make_demo_dataset
+
+# A ViT shrunk through timm keyword arguments: 16 px images, 4 px patches, one block.
+TINY_VIT = {"patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2}
+TINY_DEMO = DemoSpec(num_classes=24, max_images=30, mean_images=8.0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tests run beside each other and beside other work: oversubscribed BLAS threads on 2
+    # cores slow a step 10x and make timings meaningless; results do not depend on it.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """24 long-tailed classes of real 40x40 PNG files, with a JSONL manifest."""
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", TINY_DEMO, progress=False)
+
+
+@pytest.fixture(scope="session")
+def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def tiny_config(tiny_manifest: Path, cache_root: Path) -> TrainConfig:
+    return TrainConfig(
+        data=DataConfig(manifest=str(tiny_manifest), cache_root=str(cache_root)),
+        model="vit_tiny_patch16_224",
+        model_kwargs=TINY_VIT,
+        image_size=16,
+        epochs=2,
+        batch_size=32,
+        lr=2e-3,
+        warmup_epochs=0.5,
+        train_eval_images=64,
+        device="cpu",
+    )
