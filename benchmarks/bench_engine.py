@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import statistics
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
