@@ -113,6 +113,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from study.runner import RunOptions, run_study
+
+    run_study(
+        RunOptions(
+            space=args.space,
+            data=args.data,
+            train=args.train,
+            val=args.val,
+            test=args.test,
+            study_name=args.study,
+            storage=args.storage,
+            trials=args.trials,
+            timeout=args.timeout,
+            device=args.device,
+            seed=args.seed,
+            heartbeat=args.heartbeat,
+            grace=args.grace,
+        )
+    )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from study.training import train_config_file
 
@@ -219,9 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+        interrupted = type(e).__name__ == "Interrupted"  # Ctrl-C inside a study
+        print(str(e) if interrupted else f"error: {e}", file=sys.stderr)
+        return 130 if interrupted else 2
+    except KeyboardInterrupt:  # Ctrl-C outside a study: nothing half-written is kept
         print(
             "\ninterrupted: nothing half-written was kept; run the same command again to resume",
             file=sys.stderr,

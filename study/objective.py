@@ -1,0 +1,115 @@
+"""The Optuna objective: one trial = one ``vitlab`` training run, reported epoch by epoch.
+
+Each epoch the full curves go into the trial's user attrs *before* ``should_prune`` is asked, so
+the pruner decides on the same numbers a person reads later. A trial stopped for overfitting is
+early stopping, one of the seed's own fixes: it completes with the val top-1 of its best epoch and
+keeps its reason. A trial that is simply bad (the wrapped pruner) is PRUNED, with its reason. A
+trial that raises is FAILED with its error, and the study goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+
+from study.pruning import PRUNE_REASON_ATTR, prune_reason
+from study.space import SearchSpace
+from vitlab.dataset import Dataset
+from vitlab.train import EpochMetrics, Trainer
+
+BASELINE_ATTR = "baseline"
+
+
+@dataclasses.dataclass
+class TrialEvents:
+    """Hooks for live progress (the terminal view); all optional."""
+
+    on_start: Callable[[optuna.Trial, dict[str, Any]], None] = lambda trial, params: None
+    on_epoch: Callable[[optuna.Trial, EpochMetrics, int], None] = lambda trial, m, epochs: None
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+class Objective:
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: Dataset,
+        *,
+        device: str | None = None,
+        seed: int = 0,
+        events: TrialEvents | None = None,
+    ) -> None:
+        self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
+        self.events = events or TrialEvents()
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        params = self.space.suggest(trial)
+        config = self.space.train_config(params)
+        overrides: dict[str, Any] = {"seed": self.seed}
+        if self.device:
+            overrides["device"] = self.device
+        config = dataclasses.replace(config, **overrides)
+        self.events.on_start(trial, params)
+        try:
+            return self._train(trial, config)
+        except optuna.TrialPruned:
+            raise
+        except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
+            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            raise
+
+    def _train(self, trial: optuna.Trial, config: Any) -> float:
+        start = time.perf_counter()
+        trainer = Trainer(config, dataset=self.dataset, progress=False)
+        set_user_attrs(
+            trial,
+            {
+                "seed": config.seed,
+                "device": str(trainer.device.device),
+                "num_params": trainer.num_params,
+                "epochs_planned": config.epochs,
+                "class_coverage": trainer.class_filter.coverage,
+            },
+        )
+        curves: dict[str, list[float]] = {}
+        for m in trainer.fit():
+            for key, value in m.as_dict().items():
+                curves.setdefault(key, []).append(value)
+            best = trainer.best()
+            assert best is not None
+            seconds = time.perf_counter() - start
+            b = best.as_dict()
+            set_user_attrs(
+                trial,
+                {
+                    "curves": curves,
+                    "epochs_run": m.epoch,
+                    "seconds": round(seconds, 3),
+                    "images_per_second": sum(curves["images_per_second"]) / m.epoch,
+                    "best_epoch": best.epoch,
+                    "best": b,
+                    # The headline numbers also as flat columns of trials_dataframe().
+                    **{f"best_{k}": b[k] for k in ("val_top1", "val_loss", "train_top1", "gap")},
+                },
+            )
+            trial.report(m.val_top1, step=m.epoch)
+            self.events.on_epoch(trial, m, config.epochs)
+            if m.epoch < config.epochs and trial.should_prune():
+                reason = prune_reason(trial) or "pruned"
+                trial.set_user_attr(PRUNE_REASON_ATTR, reason)
+                if reason.startswith("overfitting"):
+                    # Early stopping: the trial is finished and scored at its best epoch.
+                    trial.set_user_attr("stopped_early", True)
+                    return best.val_top1
+                raise optuna.TrialPruned(reason)
+        best = trainer.best()
+        assert best is not None
+        return best.val_top1

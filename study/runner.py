@@ -1,0 +1,223 @@
+"""``python -m study run``: a search space, a dataset split once, and an Optuna study on storage.
+
+Many processes may run this on the same storage: they share one study (Optuna's own distributed
+mode). Re-running continues the study until it has the requested number of finished trials.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TextIO
+
+import optuna
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+
+from study.data import prepare_split
+from study.objective import BASELINE_ATTR, Objective, TrialEvents
+from study.progress import Progress
+from study.space import SearchSpace, load_space
+from study.storage import dashboard_command, default_storage_url, open_storage
+from vitlab.config import DataConfig
+from vitlab.dataset import Dataset, load_dataset
+from vitlab.errors import UserError
+from vitlab.split import read_split, summarize
+
+DEFAULT_SPACE = Path("search_spaces/demo.yaml")
+DEFAULT_TRIALS = 12
+MAX_CONSECUTIVE_FAILURES = 3
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class Interrupted(UserError):
+    """Ctrl-C: the running trial was marked failed; the message says how to resume."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    space: Path = DEFAULT_SPACE
+    data: Path | None = None  # a manifest or an image folder
+    train: Path | None = None  # or split files
+    val: Path | None = None
+    test: Path | None = None
+    study_name: str | None = None
+    storage: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+    device: str | None = None
+    seed: int = 0
+    heartbeat: int | None = None
+    grace: int | None = None
+
+
+def load_study_dataset(
+    opts: RunOptions, space: SearchSpace, out: TextIO
+) -> tuple[Dataset, dict[str, Any], str]:
+    """The split (computed once, the same for every trial and worker) and its image cache."""
+    image_size = space.train_config(space.baseline).image_size
+    if opts.train is not None or opts.val is not None:
+        if opts.train is None or opts.val is None:
+            raise UserError("--train and --val go together")
+        split = read_split(opts.train, opts.val, opts.test)
+        summary, source = summarize(split), f"{opts.train} + {opts.val}"
+        data = DataConfig(train=str(opts.train), val=str(opts.val))
+    else:
+        manifest = opts.data
+        if manifest is None and space.data and space.data.get("manifest"):
+            manifest = Path(space.data["manifest"])
+        prepared = prepare_split(manifest)
+        split, summary = prepared.split, prepared.summary
+        source = summary["manifest"]
+        data = DataConfig(manifest=source)
+        print(
+            f"split of {source}: {summary['images_per_split']['train']:,} train / "
+            f"{summary['images_per_split']['val']:,} val images of {summary['classes']:,} "
+            f"classes (files in {prepared.out_dir})",
+            file=out,
+        )
+    dataset = load_dataset(data, image_size=image_size, split=split)
+    return dataset, summary, source
+
+
+def versions() -> dict[str, str]:
+    names = ("optuna", "torch", "timm", "torchvision", "numpy", "pandas", "study")
+    found = {"python": platform.python_version()}
+    for name in names:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
+    space = load_space(opts.space)
+    name = opts.study_name or space.name
+    url = opts.storage or default_storage_url()
+    total = opts.trials or space.trials or DEFAULT_TRIALS
+    storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
+    dataset, summary, source = load_study_dataset(opts, space, out)
+
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        sampler=space.make_sampler(),
+        pruner=space.make_pruner(),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    _record_study(study, space, dataset, summary, source, opts)
+    if not any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)):
+        # The seed's recipe is always measured, first: every effect is read against it.
+        study.enqueue_trial(
+            dict(space.baseline), user_attrs={BASELINE_ATTR: True}, skip_if_exists=True
+        )
+
+    done = _count(study, FINISHED)
+    print(f"study {name!r} on {url}: {done}/{total} trials finished; space {opts.space}", file=out)
+    progress = Progress(total, out=out)
+    if done < total:
+        objective = Objective(
+            space,
+            dataset,
+            device=opts.device,
+            seed=opts.seed,
+            events=TrialEvents(progress.on_start, progress.on_epoch),
+        )
+        try:
+            study.optimize(
+                objective,
+                timeout=opts.timeout,
+                catch=(Exception,),
+                gc_after_trial=False,
+                callbacks=[
+                    MaxTrialsCallback(total, states=FINISHED),
+                    progress.callback,
+                    StopAfterFailures(MAX_CONSECUTIVE_FAILURES),
+                ],
+            )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                "interrupted: the running trial is marked failed and every finished trial is "
+                f"saved in {url}. Resume with: python -m study run --space {opts.space} "
+                f"--study {name} --storage {url}" + _data_args(opts)
+            ) from None
+    _print_end(study, url, out)
+    return study
+
+
+class StopAfterFailures:
+    """Stop this worker after N failed trials in a row: a broken setup must not spin forever."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.streak = limit, 0
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
+        if self.streak >= self.limit:
+            study.stop()
+            print(
+                f"stopping: {self.limit} trials failed in a row (last: "
+                f"{trial.user_attrs.get('error', 'unknown error')})",
+                file=sys.stderr,
+            )
+
+
+def _record_study(
+    study: optuna.Study,
+    space: SearchSpace,
+    dataset: Dataset,
+    summary: dict[str, Any],
+    source: str,
+    opts: RunOptions,
+) -> None:
+    """Study user attrs: what a later report (or a rerun with another seed) needs."""
+    attrs = study.user_attrs
+    old = attrs.get("dataset_fingerprint")
+    if old is not None and old != dataset.fingerprint:
+        raise UserError(
+            f"study {study.study_name!r} was run on other data (fingerprint {old[:12]}, now "
+            f"{dataset.fingerprint[:12]}); use another --study name to compare"
+        )
+    if old is None:
+        study.set_user_attr("dataset_fingerprint", dataset.fingerprint)
+        study.set_user_attr("data_source", source)
+        study.set_user_attr("split_summary", summary)
+        study.set_user_attr("space", space.as_dict())
+        study.set_user_attr("roles", space.roles())
+        study.set_user_attr("baseline", dict(space.baseline))
+        study.set_user_attr("train_seed", opts.seed)
+        study.set_user_attr("versions", versions())
+        study.set_user_attr("train_counts", [int(c) for c in dataset.train_counts()])
+        study.set_user_attr("classes", list(dataset.classes))
+
+
+def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _data_args(opts: RunOptions) -> str:
+    if opts.train is not None:
+        return f" --train {opts.train} --val {opts.val}"
+    return f" --data {opts.data}" if opts.data is not None else ""
+
+
+def _print_end(study: optuna.Study, url: str, out: TextIO) -> None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if complete:
+        best = study.best_trial
+        print(
+            f"best: trial {best.number + 1}, val top1 {best.value:.1%} at epoch "
+            f"{best.user_attrs.get('best_epoch')}; params {best.params}",
+            file=out,
+        )
+        baseline = [t for t in complete if t.user_attrs.get(BASELINE_ATTR)]
+        if baseline:
+            print(f"baseline (the seed's recipe): val top1 {baseline[0].value:.1%}", file=out)
+    print(f"study {study.study_name!r} lives in {url}", file=out)
+    print(f"watch it: {dashboard_command(url)}", file=out)
+    print(f"or: optuna trials --study-name {study.study_name} --storage {url}", file=out)

@@ -1,0 +1,307 @@
+"""Parsing and validation helpers for :mod:`study.space`: every problem is a :class:`SpaceError`
+naming the file, the key path and the problem."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vitlab.config import TrainConfig
+from vitlab.errors import UserError
+from vitlab.models import ModelError, check_model_name
+
+TOP_KEYS = (
+    "name",
+    "description",
+    "data",
+    "fixed",
+    "models",
+    "aug_ladder",
+    "params",
+    "baseline",
+    "pruner",
+    "sampler",
+    "trials",
+    "timeout",
+)
+PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "role")
+TYPES = ("float", "int", "categorical")
+ROLES = ("scientific", "nuisance", "fixed")
+PRESET_KEYS = ("name", "kwargs")
+# TrainConfig fields with a top-level key of their own (or no scalar value to search).
+NOT_FIXED = {"data": "use the top-level 'data' key", "aug_ladder": "use the top-level 'aug_ladder'"}
+NOT_SEARCHED = ("data", "aug_ladder", "model_kwargs")
+# Sampler type -> the settings it accepts and their types (besides "type").
+SAMPLERS: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "tpe": {
+        "seed": int,
+        "multivariate": bool,
+        "group": bool,
+        "n_startup_trials": int,
+        "n_ei_candidates": int,
+        "constant_liar": bool,
+    },
+    "random": {"seed": int},
+    "grid": {"seed": int, "grid": Mapping},
+    "gp": {"seed": int, "n_startup_trials": int, "deterministic_objective": bool},
+    "qmc": {"seed": int, "qmc_type": str, "scramble": bool},
+}
+FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+HINTS = typing.get_type_hints(TrainConfig)
+
+
+class SpaceError(UserError):
+    """A search-space file that cannot be used; the message is ``<file>: <key path>: <problem>``."""
+
+
+def fail(source: Path | str, path: str, problem: str) -> SpaceError:
+    return SpaceError(f"{source}: {path}: {problem}" if path else f"{source}: {problem}")
+
+
+def hint(key: object, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(key), list(known), n=3)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
+# YAML 1.1 reads 1e-3 as a string (it wants 1.0e-3); search spaces are full of such numbers.
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The top-level mapping of ``path``; SpaceError if missing, malformed or not a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpaceError(f"{path}: no such search-space file") from None
+    except (IsADirectoryError, UnicodeDecodeError) as e:
+        raise SpaceError(f"{path}: cannot read ({e})") from None
+    try:
+        raw = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
+    except yaml.YAMLError as e:
+        raise SpaceError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    if not isinstance(raw, Mapping):
+        raise SpaceError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
+    return dict(raw)
+
+
+def check_keys(raw: Mapping, known: Sequence[str], source: Path, path: str) -> None:
+    for key in raw:
+        if key not in known:
+            where = f"{path}.{key}" if path else str(key)
+            raise fail(source, where, f"unknown key{hint(key, known)} (known: {', '.join(known)})")
+
+
+def mapping(value: Any, source: Path, path: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise fail(source, path, f"expected a mapping, got {value!r}")
+    return {str(k): v for k, v in value.items()}
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_model(name: Any, presets: Mapping[str, Any], source: Path, path: str) -> None:
+    """A preset name or a timm model name (ModelError's message lists close matches)."""
+    if not isinstance(name, str):
+        raise fail(source, path, f"a model must be a name, got {name!r}")
+    if name in presets:
+        return
+    try:
+        check_model_name(name)
+    except ModelError as e:
+        known = f" (presets: {', '.join(presets)})" if presets else ""
+        raise fail(source, path, f"{e}{known}") from None
+
+
+def parse_models(raw: Any, source: Path) -> dict[str, dict[str, Any]]:
+    """``models: {preset: {name: timm_name, kwargs: {...}}}``."""
+    presets: dict[str, dict[str, Any]] = {}
+    for preset, spec in mapping(raw, source, "models").items():
+        where = f"models.{preset}"
+        spec = mapping(spec, source, where)
+        check_keys(spec, PRESET_KEYS, source, where)
+        if "name" not in spec:
+            raise fail(source, where, "missing key 'name' (a timm model name)")
+        check_model(spec["name"], {}, source, f"{where}.name")
+        kwargs = mapping(spec.get("kwargs"), source, f"{where}.kwargs")
+        presets[preset] = {"name": spec["name"], "kwargs": kwargs}
+    return presets
+
+
+def parse_fixed(raw: Any, source: Path) -> dict[str, Any]:
+    fixed = mapping(raw, source, "fixed")
+    for key in fixed:
+        if key in NOT_FIXED:
+            raise fail(source, f"fixed.{key}", NOT_FIXED[key])
+        if key not in FIELDS:
+            raise fail(source, f"fixed.{key}", f"not a TrainConfig field{hint(key, FIELDS)}")
+    return fixed
+
+
+def parse_param(name: str, raw: Any, source: Path) -> dict[str, Any]:
+    """Checked keyword arguments for a ParamSpec."""
+    where = f"params.{name}"
+    if name in NOT_SEARCHED:
+        raise fail(source, where, "cannot be searched (set it under 'fixed' or at the top level)")
+    if name not in FIELDS:
+        raise fail(source, where, f"not a TrainConfig field{hint(name, FIELDS)}")
+    spec = mapping(raw, source, where)
+    check_keys(spec, PARAM_KEYS, source, where)
+    kind, role = spec.get("type"), spec.get("role", "scientific")
+    if kind not in TYPES:
+        raise fail(source, f"{where}.type", f"unknown type {kind!r}; use one of {', '.join(TYPES)}")
+    if role not in ROLES:
+        raise fail(source, f"{where}.role", f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+    field_types = set(typing.get_args(HINTS[name]) or (HINTS[name],)) - {type(None)}
+    if kind != "categorical" and field_types & {str, bool}:
+        raise fail(source, f"{where}.type", f"{name} is not a number: use type categorical")
+    if kind == "float" and field_types == {int}:
+        raise fail(source, f"{where}.type", f"{name} is an integer: use type int")
+    out: dict[str, Any] = dict(name=name, type=kind, role=role, low=None, high=None)
+    out.update(log=False, step=None, choices=None)
+    if kind == "categorical":
+        extra = [k for k in ("low", "high", "log", "step") if k in spec]
+        if extra:
+            raise fail(source, f"{where}.{extra[0]}", "not used by a categorical parameter")
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise fail(source, f"{where}.choices", f"needs a non-empty list, got {choices!r}")
+        for i, choice in enumerate(choices):
+            if not (choice is None or isinstance(choice, (str, bool)) or is_number(choice)):
+                raise fail(source, f"{where}.choices[{i}]", f"{choice!r} is not a plain value")
+        if len(set(map(repr, choices))) != len(choices):
+            raise fail(source, f"{where}.choices", f"repeated choices in {choices!r}")
+        out["choices"] = tuple(choices)
+        return out
+    if "choices" in spec:
+        raise fail(source, f"{where}.choices", f"not used by a {kind} parameter")
+    num = int if kind == "int" else (int, float)
+    for key in ("low", "high"):
+        value = spec.get(key)
+        if not isinstance(value, num) or isinstance(value, bool) or not is_number(value):
+            raise fail(source, f"{where}.{key}", f"needs a {kind} number, got {value!r}")
+        out[key] = value if kind == "int" else float(value)
+    log, step = spec.get("log", False), spec.get("step")
+    if not isinstance(log, bool):
+        raise fail(source, f"{where}.log", f"must be true or false, got {log!r}")
+    if out["low"] > out["high"]:
+        raise fail(source, f"{where}.low", f"low={out['low']} is above high={out['high']}")
+    if log and out["low"] <= 0:
+        raise fail(source, f"{where}.low", f"log scale needs low > 0, got {out['low']}")
+    if step is not None:
+        if not isinstance(step, num) or isinstance(step, bool) or not is_number(step) or step <= 0:
+            raise fail(source, f"{where}.step", f"needs a {kind} number > 0, got {step!r}")
+        if log and step != 1:
+            raise fail(source, f"{where}.step", "cannot be combined with log: true")
+        step = step if kind == "int" else float(step)
+    elif kind == "int":
+        step = 1
+    out.update(log=log, step=step)
+    return out
+
+
+def value_problem(spec: Any, value: Any) -> str | None:
+    """Why ``value`` is not a possible value of ParamSpec ``spec``, or None."""
+    if spec.type == "categorical":
+        same = (value == c and isinstance(value, bool) == isinstance(c, bool) for c in spec.choices)
+        ok = any(same)
+        return None if ok else f"{value!r} is not among the choices {list(spec.choices)}"
+    if spec.type == "int" and (not isinstance(value, int) or isinstance(value, bool)):
+        return f"{value!r} is not an integer"
+    if not is_number(value):
+        return f"{value!r} is not a number"
+    if not spec.low <= value <= spec.high:
+        return f"{value!r} is outside [{spec.low}, {spec.high}]"
+    if spec.step is not None:
+        steps = (value - spec.low) / spec.step
+        if abs(steps - round(steps)) > 1e-8:
+            return f"{value!r} is not low + k * step (low={spec.low}, step={spec.step})"
+    return None
+
+
+def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, Any]:
+    """A checked value for every parameter, in parameter order, floats as floats."""
+    values = mapping(raw, source, "baseline")
+    names = [p.name for p in params]
+    for key in values:
+        if key not in names:
+            known = f"{hint(key, names)} (parameters: {', '.join(names)})"
+            raise fail(source, f"baseline.{key}", f"not a parameter of this space{known}")
+    baseline: dict[str, Any] = {}
+    for p in params:
+        if p.name not in values:
+            raise fail(source, "baseline", f"missing a value for parameter {p.name!r}")
+        value = values[p.name]
+        if (problem := value_problem(p, value)) is not None:
+            raise fail(source, f"baseline.{p.name}", problem)
+        baseline[p.name] = float(value) if p.type == "float" else value
+    return baseline
+
+
+def parse_sampler(raw: Any, source: Path) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    settings = mapping(raw, source, "sampler")
+    kind = settings.get("type", "tpe")
+    if kind not in SAMPLERS:
+        known = f"{hint(kind, SAMPLERS)} (known: {', '.join(SAMPLERS)})"
+        raise fail(source, "sampler.type", f"unknown sampler {kind!r}{known}")
+    allowed = SAMPLERS[kind]
+    check_keys(settings, ("type", *allowed), source, "sampler")
+    for key, value in settings.items():
+        expected = allowed.get(key, str)
+        bad_bool = isinstance(value, bool) and expected is int
+        if value is not None and (bad_bool or not isinstance(value, expected)):
+            name = getattr(expected, "__name__", str(expected))
+            raise fail(source, f"sampler.{key}", f"expected {name}, got {value!r}")
+    return settings
+
+
+def grid_values(params: Sequence[Any], settings: Mapping[str, Any], source: Path) -> dict:
+    """GridSampler's search space: ``sampler.grid`` lists, else choices or stepped ranges."""
+    explicit = mapping(settings.get("grid"), source, "sampler.grid")
+    names = [p.name for p in params]
+    check_keys(explicit, names, source, "sampler.grid")
+    grid: dict[str, list[Any]] = {}
+    for p in params:
+        where = f"sampler.grid.{p.name}"
+        if p.name in explicit:
+            values = explicit[p.name]
+            if not isinstance(values, list) or not values:
+                raise fail(source, where, f"needs a non-empty list, got {values!r}")
+            for v in values:
+                if (problem := value_problem(p, float(v) if p.type == "float" else v)) is not None:
+                    raise fail(source, where, problem)
+            grid[p.name] = list(values)
+        elif p.type == "categorical":
+            grid[p.name] = list(p.choices)
+        elif p.step is not None:
+            n = int(round((p.high - p.low) / p.step + 1e-9))
+            grid[p.name] = [round(p.low + i * p.step, 12) for i in range(n + 1)]
+            if p.type == "int":
+                grid[p.name] = [int(v) for v in grid[p.name]]
+        else:
+            problem = f"a grid needs choices, a step, or values under sampler.grid.{p.name}"
+            raise fail(
+                source, f"params.{p.name}", f"continuous, and the sampler is grid: {problem}"
+            )
+    return grid

@@ -1,0 +1,60 @@
+"""Where studies live: an SQLAlchemy URL (SQLite by default, PostgreSQL for many machines).
+
+Heartbeats mark the trials of a dead worker FAILED, and the retry callback queues them again, so a
+worker killed mid-trial loses only that trial's progress, never a finished trial.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+from optuna.exceptions import ExperimentalWarning
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from vitlab.errors import UserError
+
+DEFAULT_DB = Path("results/studies.db")
+HEARTBEAT_SECONDS = 10
+GRACE_SECONDS = 30  # a trial silent this long belongs to a dead worker
+MAX_RETRY = 3
+
+
+def default_storage_url() -> str:
+    return f"sqlite:///{DEFAULT_DB}"
+
+
+def open_storage(
+    url: str | None = None,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    heartbeat: bool = True,
+) -> RDBStorage:
+    """An RDB storage with heartbeats and retries; creates the SQLite folder if needed."""
+    url = url or default_storage_url()
+    interval = heartbeat_interval or HEARTBEAT_SECONDS
+    grace = grace_period or max(GRACE_SECONDS, 3 * interval)
+    engine_kwargs: dict = {}
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Several workers share one SQLite file: wait for the write lock instead of failing.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat is "experimental"
+    try:
+        return RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=interval if heartbeat else None,
+            grace_period=grace if heartbeat else None,
+            heartbeat_stale_trial_callback=(
+                RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY) if heartbeat else None
+            ),
+        )
+    except Exception as e:  # a bad URL, a missing driver, a server that does not answer
+        raise UserError(f"storage {url!r} cannot be opened: {type(e).__name__}: {e}") from None
+
+
+def dashboard_command(url: str) -> str:
+    return f"optuna-dashboard {url}"
