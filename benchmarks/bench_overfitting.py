@@ -75,7 +75,8 @@ def check(curves: dict[str, list[EpochMetrics]]) -> list[tuple[str, bool]]:
             last.train_top1 - last.val_top1 >= 0.20,
         ),
         (
-            f"seed recipe val loss rises: final {last.val_loss:.3f} > minimum {best_loss:.3f} + 0.05",
+            f"seed recipe val loss rises: final {last.val_loss:.3f} > "
+            f"minimum {best_loss:.3f} + 0.05",
             last.val_loss > best_loss + 0.05,
         ),
         (

@@ -91,7 +91,7 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
         curves = t.user_attrs["curves"]
         n = t.user_attrs["epochs_run"]
         assert all(len(v) == n for v in curves.values())
-        assert t.intermediate_values == dict(zip(curves["epoch"], curves["val_top1"]))
+        assert t.intermediate_values == dict(zip(curves["epoch"], curves["val_top1"], strict=True))
         for key in (
             "num_params",
             "seconds",
