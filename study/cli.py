@@ -158,6 +158,50 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser(
+        "run",
+        help="run (or continue) an Optuna study over a search space",
+        description="Run an Optuna study: the space's baseline first, then sampled "
+        "trials, each trained and pruned epoch by epoch. With no arguments: the "
+        "demo space on the demo data. Several processes on one storage share "
+        "the study.",
+    )
+    p.add_argument(
+        "--space",
+        type=Path,
+        default=Path("search_spaces/demo.yaml"),
+        help="search-space YAML (default search_spaces/demo.yaml)",
+    )
+    data = p.add_mutually_exclusive_group()
+    data.add_argument("--data", type=Path, help="manifest (JSONL/CSV) or image folder, split here")
+    data.add_argument("--train", type=Path, help="an existing train split file (with --val)")
+    p.add_argument("--val", type=Path, help="an existing val split file (with --train)")
+    p.add_argument("--test", type=Path, help="an existing test split file (never read by run)")
+    p.add_argument("--study", help="study name (default: the space's name)")
+    p.add_argument(
+        "--storage",
+        help="SQLAlchemy URL (default sqlite:///results/studies.db; "
+        "postgresql://user@host/db for many machines)",
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        help="finished trials the study should reach (default: the space's trials)",
+    )
+    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument(
+        "--device", choices=("auto", "cpu", "cuda", "mps"), help="override the space's device"
+    )
+    p.add_argument("--seed", type=int, default=0, help="training seed for every trial (default 0)")
+    p.add_argument("--heartbeat", type=int, help="seconds between worker heartbeats (default 10)")
+    p.add_argument(
+        "--grace",
+        type=int,
+        help="seconds without a heartbeat before a trial is failed and retried (default 30)",
+    )
+    _add_common(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
         "split",
         help="stratified train/val/test split of a manifest",
         description="Split a manifest per class: 1 image -> train; 2 -> 1 train + "

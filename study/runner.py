@@ -95,6 +95,9 @@ def versions() -> dict[str, str]:
 
 
 def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
+    # Our progress lines say what Optuna's log lines say (per epoch, with reasons and errors),
+    # without a traceback per failed trial; --debug on the CLI still shows ours.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = load_space(opts.space)
     name = opts.study_name or space.name
     url = opts.storage or default_storage_url()

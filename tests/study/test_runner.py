@@ -171,7 +171,7 @@ def study_cli(space: Path, url: str, data: Path, *extra: str) -> list[str]:
     ]
 
 
-def wait_for(predicate, timeout: float = 240.0, every: float = 0.5) -> None:
+def wait_for(predicate, timeout: float = 240.0, every: float = 0.1) -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
@@ -201,7 +201,7 @@ def load(url: str) -> optuna.Study:
 
 @pytest.mark.slow
 def test_sigkill_mid_trial_then_resume(tmp_path, tiny_manifest):
-    space = write_space(tmp_path, trials=4, epochs=6, gap_threshold=None)
+    space = write_space(tmp_path, trials=4, epochs=40, gap_threshold=None)
     url = storage_url(tmp_path)
     args = study_cli(space, url, tiny_manifest, "--heartbeat", "1", "--grace", "3")
     worker = subprocess.Popen(
@@ -277,7 +277,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path, tiny_manifest):
 
 @pytest.mark.slow
 def test_ctrl_c_marks_the_trial_and_says_how_to_resume(tmp_path, tiny_manifest):
-    space = write_space(tmp_path, trials=3, epochs=8, gap_threshold=None)
+    space = write_space(tmp_path, trials=3, epochs=40, gap_threshold=None)
     url = storage_url(tmp_path)
     worker = subprocess.Popen(
         study_cli(space, url, tiny_manifest),
