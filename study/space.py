@@ -28,7 +28,7 @@ from optuna.distributions import (
 from study import space_checks as checks
 from study.space_checks import SpaceError, fail
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
-from vitlab.config import ConfigError, DataConfig, TrainConfig, from_mapping
+from vitlab.config import ConfigError, DataConfig, TrainConfig, from_mapping, plain_data
 
 __all__ = ["ParamSpec", "SearchSpace", "SpaceError", "list_spaces", "load_space"]
 
@@ -172,7 +172,7 @@ class SearchSpace:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain, JSON-able data (for a study's user attributes); the YAML keys plus ``source``."""
-        return _plain(
+        return plain_data(
             {
                 "name": self.name,
                 "description": self.description,
@@ -294,11 +294,3 @@ def _positive(raw: Mapping[str, Any], key: str, kind: Any, source: Path) -> Any:
         what = "an integer" if kind is int else "a number"
         raise fail(source, key, f"expected {what} > 0 or null, got {value!r}")
     return value if kind is int else float(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

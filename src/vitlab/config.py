@@ -165,7 +165,7 @@ def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = No
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain data (for YAML/JSON): tuples become lists, mappings become dicts."""
-    return _plain(dataclasses.asdict(config))
+    return plain_data(dataclasses.asdict(config))
 
 
 def dump_yaml(config: Any, path: Path) -> None:
@@ -173,11 +173,12 @@ def dump_yaml(config: Any, path: Path) -> None:
     path.write_text(yaml.safe_dump(to_dict(config), sort_keys=False), encoding="utf-8")
 
 
-def _plain(value: Any) -> Any:
+def plain_data(value: Any) -> Any:
+    """Plain YAML/JSON data: mappings become dicts, tuples become lists, recursively."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_data(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_data(v) for v in value]
     return value
 
 
