@@ -286,9 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as e:
         if args.debug:
             raise
-        interrupted = type(e).__name__ == "Interrupted"  # Ctrl-C inside a study
-        print(str(e) if interrupted else f"error: {e}", file=sys.stderr)
-        return 130 if interrupted else 2
+        print(f"{e.prefix}{e}", file=sys.stderr)
+        return e.exit_code
     except KeyboardInterrupt:  # Ctrl-C outside a study: nothing half-written is kept
         print(
             "\ninterrupted: nothing half-written was kept; run the same command again to resume",

@@ -36,6 +36,9 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 class Interrupted(UserError):
     """Ctrl-C: the running trial was marked failed; the message says how to resume."""
 
+    exit_code = 130  # the shell's convention for SIGINT
+    prefix = ""
+
 
 @dataclass(frozen=True)
 class RunOptions:

@@ -12,6 +12,9 @@ from pathlib import Path
 class UserError(Exception):
     """A problem with the user's input or environment, not a bug in this package."""
 
+    exit_code = 2  # what the CLI exits with
+    prefix = "error: "  # what the CLI prints before the message
+
 
 class ManifestError(UserError):
     """A manifest (JSONL, CSV or image folder) that cannot be read as a dataset."""

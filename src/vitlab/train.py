@@ -91,9 +91,10 @@ class Trainer:
         # The filter removes classes from training only; the head still has every class, so
         # val images of dropped classes are scored (and counted as errors) like the others.
         self.class_filter = self.dataset.class_filter(c.min_images)
-        self.kept = torch.from_numpy(self.dataset.kept_mask(self.class_filter))
+        kept = self.dataset.kept_mask(self.class_filter)
+        self.kept = torch.from_numpy(kept)
         train = self.dataset.train
-        keep_rows = self.dataset.kept_mask(self.class_filter)[train.labels]
+        keep_rows = kept[train.labels]
         self.train_part = Part(train.rows[keep_rows], train.labels[keep_rows])
         if len(self.train_part) == 0:
             raise TrainingError(f"min_images={c.min_images} drops every class: nothing to train")

@@ -297,3 +297,16 @@ def test_ctrl_c_marks_the_trial_and_says_how_to_resume(tmp_path, tiny_manifest):
     study = load(url)
     assert not study.get_trials(states=(TrialState.RUNNING,))
     assert len(study.get_trials(states=(TrialState.FAIL,))) == 1
+
+
+def test_a_worker_stops_after_three_failures_in_a_row(in_tmp, tiny_manifest, monkeypatch):
+    def broken(self, trial, config):
+        raise RuntimeError("broken setup")
+
+    monkeypatch.setattr(Objective, "_train", broken)
+    space = write_space(in_tmp, trials=10, epochs=2)
+    study = run_study(
+        RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)),
+        out=open(os.devnull, "w"),
+    )
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
