@@ -16,6 +16,7 @@ from typing import Any
 
 import optuna
 
+from study.interrupt import InterruptGate
 from study.pruning import PRUNE_REASON_ATTR, prune_reason
 from study.space import SearchSpace
 from vitlab.dataset import Dataset
@@ -46,11 +47,15 @@ class Objective:
         device: str | None = None,
         seed: int = 0,
         events: TrialEvents | None = None,
+        gate: InterruptGate | None = None,
     ) -> None:
         self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
         self.events = events or TrialEvents()
+        # Without an installed gate, Ctrl-C behaves as Python's default.
+        self.gate = gate or InterruptGate()
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.gate.check()
         params = self.space.suggest(trial)
         config = self.space.train_config(params)
         overrides: dict[str, Any] = {"seed": self.seed}
@@ -68,7 +73,8 @@ class Objective:
 
     def _train(self, trial: optuna.Trial, config: Any) -> float:
         start = time.perf_counter()
-        trainer = Trainer(config, dataset=self.dataset, progress=False)
+        with self.gate.open():
+            trainer = Trainer(config, dataset=self.dataset, progress=False)
         set_user_attrs(
             trial,
             {
@@ -80,7 +86,13 @@ class Objective:
             },
         )
         curves: dict[str, list[float]] = {}
-        for m in trainer.fit():
+        epochs = trainer.fit()
+        while True:
+            # Ctrl-C may stop training mid-epoch, but never the storage writes below.
+            with self.gate.open():
+                m = next(epochs, None)
+            if m is None:
+                break
             for key, value in m.as_dict().items():
                 curves.setdefault(key, []).append(value)
             best = trainer.best()

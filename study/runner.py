@@ -18,6 +18,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study.data import prepare_split
+from study.interrupt import InterruptGate
 from study.objective import BASELINE_ATTR, Objective, TrialEvents
 from study.progress import Progress
 from study.space import SearchSpace, load_space
@@ -127,25 +128,29 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     print(f"study {name!r} on {url}: {done}/{total} trials finished; space {opts.space}", file=out)
     progress = Progress(total, out=out)
     if done < total:
+        gate = InterruptGate()
         objective = Objective(
             space,
             dataset,
             device=opts.device,
             seed=opts.seed,
             events=TrialEvents(progress.on_start, progress.on_epoch),
+            gate=gate,
         )
         try:
-            study.optimize(
-                objective,
-                timeout=opts.timeout,
-                catch=(Exception,),
-                gc_after_trial=False,
-                callbacks=[
-                    MaxTrialsCallback(total, states=FINISHED),
-                    progress.callback,
-                    StopAfterFailures(MAX_CONSECUTIVE_FAILURES),
-                ],
-            )
+            with gate:
+                study.optimize(
+                    objective,
+                    timeout=opts.timeout,
+                    catch=(Exception,),
+                    gc_after_trial=False,
+                    callbacks=[
+                        MaxTrialsCallback(total, states=FINISHED),
+                        progress.callback,
+                        StopAfterFailures(MAX_CONSECUTIVE_FAILURES),
+                        gate.callback,
+                    ],
+                )
         except KeyboardInterrupt:
             raise Interrupted(
                 "interrupted: the running trial is marked failed and every finished trial is "
