@@ -30,6 +30,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_artifacts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--artifacts",
+        type=Path,
+        default=Path("results/artifacts"),
+        help="artifact folder: each trial's curves.html (default results/artifacts)",
+    )
+
+
 def _add_manifest_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--image-root",
@@ -131,8 +140,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             heartbeat=args.heartbeat,
             grace=args.grace,
+            artifacts=args.artifacts,
         )
     )
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from study.dashboard import serve_dashboard
+
+    serve_dashboard(args.storage, host=args.host, port=args.port, artifacts=args.artifacts)
     return 0
 
 
@@ -198,8 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="seconds without a heartbeat before a trial is failed and retried (default 30)",
     )
+    _add_artifacts(p)
     _add_common(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "dashboard",
+        help="watch studies in optuna-dashboard (notes, curves per trial)",
+        description="Serve optuna-dashboard on the study storage, with the per-trial curves "
+        "files that run writes. Listens on 127.0.0.1 unless --host says otherwise: it has "
+        "no authentication.",
+    )
+    p.add_argument(
+        "--storage",
+        help="SQLAlchemy URL of an existing storage (default sqlite:///results/studies.db)",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 lets anyone on the network "
+        "read, edit and delete studies: no authentication)",
+    )
+    p.add_argument("--port", type=int, default=8080, help="default 8080")
+    _add_artifacts(p)
+    _add_common(p)
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser(
         "split",

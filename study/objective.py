@@ -12,15 +12,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from study.interrupt import InterruptGate
 from study.pruning import PRUNE_REASON_ATTR, prune_reason
 from study.space import SearchSpace
+from study.views import write_trial_view
 from vitlab.dataset import Dataset
 from vitlab.train import EpochMetrics, Trainer
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
 
 BASELINE_ATTR = "baseline"
 
@@ -48,8 +52,10 @@ class Objective:
         seed: int = 0,
         events: TrialEvents | None = None,
         gate: InterruptGate | None = None,
+        artifact_store: ArtifactStore | None = None,
     ) -> None:
         self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
+        self.artifact_store = artifact_store  # where each trial's curves.html goes
         self.events = events or TrialEvents()
         # Without an installed gate, Ctrl-C behaves as Python's default.
         self.gate = gate or InterruptGate()
@@ -64,12 +70,16 @@ class Objective:
         config = dataclasses.replace(config, **overrides)
         self.events.on_start(trial, params)
         try:
-            return self._train(trial, config)
+            value = self._train(trial, config)
         except optuna.TrialPruned:
+            write_trial_view(trial, self.artifact_store)
             raise
         except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
             trial.set_user_attr("error", f"{type(e).__name__}: {e}")
             raise
+        # The dashboard's note and curves file: outside the gate, so Ctrl-C waits for them.
+        write_trial_view(trial, self.artifact_store)
+        return value
 
     def _train(self, trial: optuna.Trial, config: Any) -> float:
         start = time.perf_counter()

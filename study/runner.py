@@ -14,15 +14,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from study.dashboard import DEFAULT_ARTIFACTS, dashboard_command
 from study.data import prepare_split
 from study.interrupt import InterruptGate
 from study.objective import BASELINE_ATTR, Objective, TrialEvents
 from study.progress import Progress
 from study.space import SearchSpace, load_space
-from study.storage import dashboard_command, default_storage_url, open_storage
+from study.storage import default_storage_url, open_storage
+from study.views import study_note, write_study_note
 from vitlab.config import DataConfig
 from vitlab.dataset import Dataset, load_dataset
 from vitlab.errors import UserError
@@ -56,6 +59,7 @@ class RunOptions:
     seed: int = 0
     heartbeat: int | None = None
     grace: int | None = None
+    artifacts: Path = DEFAULT_ARTIFACTS  # each trial's curves.html, for optuna-dashboard
 
 
 def load_study_dataset(
@@ -118,6 +122,20 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
         load_if_exists=True,
     )
     _record_study(study, space, dataset, summary, source, opts)
+    report = Path("reports") / f"{name}.html"
+    write_study_note(
+        study,
+        storage,
+        study_note(
+            name=name,
+            space=str(opts.space),
+            source=source,
+            storage=url,
+            summary=summary,
+            artifacts=str(opts.artifacts),
+            report=str(report) if report.exists() else None,
+        ),
+    )
     if not any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)):
         # The seed's recipe is always measured, first: every effect is read against it.
         study.enqueue_trial(
@@ -136,6 +154,7 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
             seed=opts.seed,
             events=TrialEvents(progress.on_start, progress.on_epoch),
             gate=gate,
+            artifact_store=_artifact_store(opts.artifacts),
         )
         try:
             with gate:
@@ -157,7 +176,7 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
                 f"saved in {url}. Resume with: python -m study run --space {opts.space} "
                 f"--study {name} --storage {url}" + _data_args(opts)
             ) from None
-    _print_end(study, url, out)
+    _print_end(study, url, opts.artifacts, out)
     return study
 
 
@@ -207,6 +226,14 @@ def _record_study(
         study.set_user_attr("classes", list(dataset.classes))
 
 
+def _artifact_store(folder: Path) -> FileSystemArtifactStore:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"artifact folder {folder} cannot be created: {e.strerror}") from None
+    return FileSystemArtifactStore(folder.resolve())
+
+
 def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
@@ -217,7 +244,7 @@ def _data_args(opts: RunOptions) -> str:
     return f" --data {opts.data}" if opts.data is not None else ""
 
 
-def _print_end(study: optuna.Study, url: str, out: TextIO) -> None:
+def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
         best = study.best_trial
@@ -230,5 +257,5 @@ def _print_end(study: optuna.Study, url: str, out: TextIO) -> None:
         if baseline:
             print(f"baseline (the seed's recipe): val top1 {baseline[0].value:.1%}", file=out)
     print(f"study {study.study_name!r} lives in {url}", file=out)
-    print(f"watch it: {dashboard_command(url)}", file=out)
+    print(f"watch it: {dashboard_command(url, artifacts)}", file=out)
     print(f"or: optuna trials --study-name {study.study_name} --storage {url}", file=out)
