@@ -146,6 +146,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from study.pretraining import make_weights
+
+    make_weights(
+        args.space,
+        name=args.weights,
+        models=args.model,
+        epochs=args.epochs,
+        manifest=args.data,
+        threads=args.threads,
+        force=args.force,
+    )
+    return 0
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from study.dashboard import serve_dashboard
 
@@ -306,6 +321,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="override the config")
     _add_common(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="make a search space's local pretrained weights (offline)",
+        description="Train the model presets of a search space's pretrained_weights set on "
+        "other classes (default: the demo's pretraining set, 200 classes with none of the "
+        "demo's colours) and write each best epoch's weights to the file the space names.",
+    )
+    p.add_argument(
+        "--space", type=Path, default=Path("search_spaces/demo.yaml"), help="default: the demo"
+    )
+    p.add_argument("--weights", help="which pretrained_weights set (default: the only one)")
+    p.add_argument("--model", action="append", help="only this model preset (repeatable)")
+    p.add_argument("--epochs", type=int, default=40, help="default 40")
+    p.add_argument(
+        "--data", type=Path, help="pretraining manifest (default: data/demo_pretrain, generated)"
+    )
+    p.add_argument("--threads", type=int, help="CPU threads (default: torch's choice)")
+    p.add_argument("--force", action="store_true", help="retrain files that exist")
+    _add_common(p)
+    p.set_defaults(func=cmd_pretrain)
 
     p = sub.add_parser(
         "demo",

@@ -91,6 +91,7 @@ class Objective:
                 "seed": config.seed,
                 "device": str(trainer.device.device),
                 "num_params": trainer.num_params,
+                "pretrained": config.pretrained,  # the resolved weights file (None: from scratch)
                 "epochs_planned": config.epochs,
                 "class_coverage": trainer.class_filter.coverage,
             },

@@ -91,6 +91,16 @@ def load_study_dataset(
     return dataset, summary, source
 
 
+def check_weights(space: SearchSpace) -> None:
+    """Every local weights file a trial may load exists: else every such trial would fail."""
+    missing = [str(f) for f in space.weights_files() if not f.is_file()]
+    if missing:
+        raise UserError(
+            f"{space.source}: pretrained weights not found: {', '.join(missing)}; make them "
+            f"with: python -m study pretrain --space {space.source}"
+        )
+
+
 def versions() -> dict[str, str]:
     names = ("optuna", "torch", "timm", "torchvision", "numpy", "pandas", "study")
     found = {"python": platform.python_version()}
@@ -107,6 +117,7 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     # without a traceback per failed trial; --debug on the CLI still shows ours.
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     space = load_space(opts.space)
+    check_weights(space)
     name = opts.study_name or space.name
     url = opts.storage or default_storage_url()
     total = opts.trials or space.trials or DEFAULT_TRIALS

@@ -5,11 +5,14 @@ A parameter overrides the :class:`~vitlab.config.TrainConfig` field of the same 
 checks the whole file (structure, names, ranges, models, and the TrainConfig of the baseline and
 of every range end) so that a typo fails at once with ``<file>: <key path>: <problem>``; it does
 not check that data files exist. A ``model`` value may name a preset of ``models``: it sets
-``model`` and ``model_kwargs`` (the preset's kwargs over ``fixed.model_kwargs``).
+``model`` and ``model_kwargs`` (the preset's kwargs over ``fixed.model_kwargs``). A
+``pretrained`` value may name a set of ``pretrained_weights``: the file for the trial's model
+preset (``none`` means random initialisation).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping
@@ -102,6 +105,8 @@ class SearchSpace:
     sampler: Mapping[str, Any] | None = None
     trials: int | None = None  # the runner's default number of trials
     timeout: float | None = None  # the runner's default time budget, in seconds
+    # name -> model preset -> weights file (``python -m study pretrain`` makes the demo's)
+    pretrained_weights: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Every parameter's value for ``trial``, in file order."""
@@ -125,6 +130,17 @@ class SearchSpace:
         preset = (
             self.models.get(values.get("model")) if isinstance(values.get("model"), str) else None
         )
+        weights = values.get("pretrained")
+        if weights == "none":
+            values["pretrained"] = None
+        elif isinstance(weights, str) and weights in self.pretrained_weights:
+            files = self.pretrained_weights[weights]
+            if values.get("model") not in files:
+                raise SpaceError(
+                    f"{where}: pretrained_weights.{weights} has no file for model "
+                    f"{values.get('model')!r} (it has: {', '.join(files)})"
+                )
+            values["pretrained"] = files[values["model"]]
         if preset is not None:
             values["model"] = preset["name"]
             values["model_kwargs"] = {**self.fixed.get("model_kwargs", {}), **preset["kwargs"]}
@@ -166,6 +182,21 @@ class SearchSpace:
         except ValueError as e:  # its messages start with the key path ("pruner.type: ...")
             raise SpaceError(f"{self.source}: {e}") from None
 
+    def weights_files(self) -> list[Path]:
+        """Every local weights file a trial of this space may load."""
+        used = {self.baseline.get("pretrained"), self.fixed.get("pretrained")}
+        for p in self.params:
+            if p.name == "pretrained":
+                used.update(p.choices or ())
+        return sorted(
+            {
+                Path(f)
+                for name in used
+                if name in self.pretrained_weights
+                for f in self.pretrained_weights[name].values()
+            }
+        )
+
     def roles(self) -> dict[str, str]:
         """Parameter name -> scientific | nuisance | fixed."""
         return {p.name: p.role for p in self.params}
@@ -180,6 +211,7 @@ class SearchSpace:
                 "data": self.data,
                 "fixed": self.fixed,
                 "models": self.models,
+                "pretrained_weights": self.pretrained_weights,
                 "aug_ladder": self.aug_ladder,
                 "params": {p.name: p.as_dict() for p in self.params},
                 "baseline": self.baseline,
@@ -225,6 +257,7 @@ def load_space(path: str | Path) -> SearchSpace:
         sampler=checks.parse_sampler(raw.get("sampler"), source),
         trials=_positive(raw, "trials", int, source),
         timeout=_positive(raw, "timeout", (int, float), source),
+        pretrained_weights=checks.parse_weights(raw.get("pretrained_weights"), models, source),
     )
     _check_configs(space)
     return space
@@ -264,6 +297,16 @@ def _check_configs(space: SearchSpace) -> None:
                 DataConfig(),
                 f"{space.source}: params.{p.name} = {value!r}",
             )
+    by_name = {p.name: p for p in space.params}
+    if "pretrained" in by_name and "model" in by_name:
+        # Every model choice must have a file in every weights set a trial may pick.
+        for weights in by_name["pretrained"].choices or ():
+            for model in by_name["model"].choices or ():
+                space._build(
+                    {**space.baseline, "pretrained": weights, "model": model},
+                    DataConfig(),
+                    f"{space.source}: params.pretrained = {weights!r} with model {model!r}",
+                )
     space.make_sampler()  # a grid needs grid values for every parameter
     space.make_pruner()
 

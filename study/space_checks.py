@@ -24,6 +24,7 @@ TOP_KEYS = (
     "data",
     "fixed",
     "models",
+    "pretrained_weights",
     "aug_ladder",
     "params",
     "baseline",
@@ -145,6 +146,30 @@ def parse_models(raw: Any, source: Path) -> dict[str, dict[str, Any]]:
         kwargs = mapping(spec.get("kwargs"), source, f"{where}.kwargs")
         presets[preset] = {"name": spec["name"], "kwargs": kwargs}
     return presets
+
+
+def parse_weights(raw: Any, models: Mapping[str, Any], source: Path) -> dict[str, dict[str, str]]:
+    """``pretrained_weights: {name: {model preset: weights file}}``, relative paths resolved
+    against the file's folder; whether the files exist is checked before a study runs."""
+    sets: dict[str, dict[str, str]] = {}
+    for name, files in mapping(raw, source, "pretrained_weights").items():
+        where = f"pretrained_weights.{name}"
+        if name in ("none", "hub"):
+            raise fail(source, where, f"{name!r} is reserved (pretrained: {name} means itself)")
+        files = mapping(files, source, where)
+        if not files:
+            raise fail(source, where, "needs a weights file for at least one model preset")
+        for preset, path in files.items():
+            if preset not in models:
+                known = ", ".join(models) or "none defined"
+                raise fail(source, f"{where}.{preset}", f"not a model preset (presets: {known})")
+            if not isinstance(path, str) or not path.strip():
+                raise fail(source, f"{where}.{preset}", f"expected a file path, got {path!r}")
+        sets[name] = {
+            preset: path if Path(path).is_absolute() else str(source.parent / path)
+            for preset, path in files.items()
+        }
+    return sets
 
 
 def parse_fixed(raw: Any, source: Path) -> dict[str, Any]:

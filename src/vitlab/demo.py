@@ -59,6 +59,9 @@ class DemoSpec:
     max_rotation_deg: float = 25.0  # bounded so horizontal/vertical stripes stay distinct
     hue_jitter: float = 0.03
     distractor_prob: float = 0.35
+    # Shifts every hue band. Half the band spacing (0.07) gives 200 classes that share shapes and
+    # textures with the demo but none of its colours: a disjoint set to pretrain on.
+    hue_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_classes <= MAX_CLASSES:
@@ -76,11 +79,14 @@ def class_attributes(class_index: int) -> tuple[int, int, int]:
     return class_index % 8, (class_index // 8) % 5, class_index // 40
 
 
-def class_names(class_index: int) -> dict[str, str]:
+def class_names(class_index: int, hue_offset: float = 0.0) -> dict[str, str]:
     """Pseudo-Latin ``label`` (species), ``genus`` and ``family`` of a class."""
     shape, hue, texture = class_attributes(class_index)
     family, stem = SHAPES[shape]
-    genus = HUES[hue][0] + stem
+    prefix = HUES[hue][0]
+    if hue_offset:  # other colours, other genera: no label is shared with the demo
+        prefix = "Inter" + prefix.lower()
+    genus = prefix + stem
     return {"label": f"{genus} {TEXTURES[texture]}", "genus": genus, "family": family}
 
 
@@ -186,7 +192,7 @@ def render_image(class_index: int, rng: np.random.Generator, spec: DemoSpec) -> 
     pv = -np.sin(theta) * dx + np.cos(theta) * dy
     aspect = rng.uniform(0.85, 1.15)
     mask = _shape_mask(shape, pu / (radius * aspect), pv * aspect / radius)
-    band = HUES[hue][1] + rng.uniform(-spec.hue_jitter, spec.hue_jitter)
+    band = HUES[hue][1] + spec.hue_offset + rng.uniform(-spec.hue_jitter, spec.hue_jitter)
     colour = _hsv(band, rng.uniform(0.6, 1.0), rng.uniform(0.55, 1.0))
     obj = np.broadcast_to(colour, (size, size, 3)).copy()
     tex = _texture_mask(texture, pu, pv, rng)
@@ -221,7 +227,7 @@ def _write(tmp: Path, spec: DemoSpec) -> int:
     lines = []
     for c, count in enumerate(class_counts(spec)):
         (tmp / "images" / f"{c:04d}").mkdir(parents=True)
-        names = class_names(c)
+        names = class_names(c, spec.hue_offset)
         for i in range(count):
             # One RNG per image: output is independent of generation order.
             arr = render_image(c, np.random.default_rng([spec.seed, c, i]), spec)

@@ -77,7 +77,10 @@ def test_shipped_spaces_load_and_build_their_baseline(name: str) -> None:
     config = space.train_config(space.baseline)
     assert isinstance(config, TrainConfig)
     for key, value in space.baseline.items():
-        if key != "model" or value not in space.models:
+        preset = value in space.models if key == "model" else value in space.pretrained_weights
+        if key == "pretrained" and value == "none":
+            assert config.pretrained is None
+        elif key not in ("model", "pretrained") or not preset:
             assert getattr(config, key) == value
     assert space.trials and space.trials > 0
     assert isinstance(space.make_sampler(), optuna.samplers.TPESampler)
@@ -99,7 +102,10 @@ def test_demo_space_is_a_cpu_study_of_shrunk_vits_on_the_demo_data() -> None:
         "drop_rate": 0.0,
         "aug_strength": 0.0,
         "min_images": 1,
+        "pretrained": "demo",
     }
+    # The seed fine-tuned pretrained features: so does the demo's baseline, from a local file.
+    assert config.pretrained == str(REPO / "search_spaces/weights/demo_vit_mini.pt")
     assert space.sampler == {"type": "tpe", "seed": 0, "multivariate": True, "n_startup_trials": 4}
 
 
@@ -265,6 +271,41 @@ def test_pruner_settings_pass_through_and_build(tmp_path: Path) -> None:
     assert isinstance(load_space(write(tmp_path)).make_pruner(), optuna.pruners.BasePruner)
 
 
+@pytest.mark.parametrize(
+    ("pretrained", "model", "expected"),
+    [
+        ("none", "small", None),
+        ("mine", "small", "weights/small.pt"),  # relative to the space file
+        ("mine", "tiny", "/abs/tiny.pt"),
+        ("other.pt", "small", "other.pt"),  # not a set name: a file (or tag) as written
+    ],
+)
+def test_pretrained_names_a_weights_file_per_model_preset(
+    pretrained: str, model: str, expected: str | None, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        {
+            "models.tiny": {"name": "vit_tiny_patch16_224", "kwargs": {"depth": 1}},
+            "params.model.choices": ["small", "tiny"],
+            "pretrained_weights": {"mine": {"small": "weights/small.pt", "tiny": "/abs/tiny.pt"}},
+            "params.pretrained": {"type": "categorical", "choices": ["none", "mine"]},
+            "baseline.pretrained": "mine",
+        },
+    )
+    space = load_space(path)
+    config = space.train_config({**space.baseline, "pretrained": pretrained, "model": model})
+    want = expected if expected is None or expected.startswith("/") else expected
+    if expected == "weights/small.pt":
+        want = str(tmp_path / "weights/small.pt")
+    assert config.pretrained == want
+    assert space.weights_files() == [Path("/abs/tiny.pt"), tmp_path / "weights/small.pt"]
+
+
+def test_a_space_without_pretrained_weights_lists_no_files(tmp_path: Path) -> None:
+    assert load_space(write(tmp_path)).weights_files() == []
+
+
 # -- validation: one case per error ----------------------------------------------------------
 
 BAD_LADDER = [dict(row) for row in DEFAULT_LADDER]
@@ -345,6 +386,37 @@ ERRORS = [
     ("fixed data", {"fixed.data": {"manifest": "x"}}, ["fixed.data", "top-level 'data'"]),
     ("bad trials", {"trials": 0}, ["trials", "> 0"]),
     ("no params", {"params": {}, "baseline": {}}, ["params", "at least one"]),
+    (
+        "weights for an unknown preset",
+        {"pretrained_weights": {"mine": {"smal": "w.pt"}}},
+        ["pretrained_weights.mine.smal", "not a model preset", "small"],
+    ),
+    (
+        "weights set with a reserved name",
+        {"pretrained_weights": {"none": {"small": "w.pt"}}},
+        ["pretrained_weights.none", "reserved"],
+    ),
+    (
+        "weights path not text",
+        {"pretrained_weights": {"mine": {"small": 3}}},
+        ["pretrained_weights.mine.small", "file path"],
+    ),
+    (
+        "empty weights set",
+        {"pretrained_weights": {"mine": {}}},
+        ["pretrained_weights.mine", "at least one"],
+    ),
+    (
+        "a model choice without weights",
+        {
+            "pretrained_weights": {"mine": {"small": "w.pt"}},
+            "models.big": {"name": "vit_tiny_patch16_224", "kwargs": {"depth": 2}},
+            "params.model.choices": ["small", "big"],
+            "params.pretrained": {"type": "categorical", "choices": ["none", "mine"]},
+            "baseline.pretrained": "none",
+        },
+        ["params.pretrained = 'mine' with model 'big'", "no file for model 'big'"],
+    ),
 ]
 
 
