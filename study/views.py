@@ -1,13 +1,19 @@
 """What optuna-dashboard shows beside Optuna's own plots: notes and a curves file per trial.
 
 Pure functions turn user attrs into Markdown (``trial_note``, ``study_note``) and curves into plain
-data (``curves_info``) then a plotly figure (``curves_figure``). The writers are best-effort: a
-note or an artifact that cannot be written is recorded in the trial's ``artifact_error`` user attr
-and printed, and never fails the trial.
+data (``curves_info``), a plotly figure (``curves_figure``) and the trial's page (``curves_page``).
+The writers are best-effort: a note or an artifact that cannot be written is recorded in the
+trial's ``artifact_error`` user attr and printed, and never fails the trial.
+
+plotly.js (about 4.8 MB) is one study artifact, uploaded once per study and plotly.js version
+(``plotlyjs_src``); each trial's ``curves.html`` (tens of KB) loads it from the dashboard's
+``/artifacts/<study_id>/<artifact_id>`` and carries its numbers as a table too, readable on its own.
 """
 
 from __future__ import annotations
 
+import html
+import json
 import math
 import sys
 import tempfile
@@ -18,8 +24,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import optuna
 import plotly.graph_objects as go
 from optuna.artifacts import upload_artifact
+from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import BaseStorage
 from optuna_dashboard import get_note, save_note
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 from plotly.subplots import make_subplots
 from sqlalchemy.engine import make_url
 
@@ -32,6 +40,9 @@ if TYPE_CHECKING:
 ARTIFACT_ERROR_ATTR = "artifact_error"
 CURVES_FILE = "curves.html"
 NOTE_WRITTEN_ATTR = "study:note_written"  # study system attr: the study note `run` last wrote
+# Study user attr {"id": artifact id, "version": plotly.js version}: the study's plotly.js file.
+PLOTLYJS_ATTR = "plotlyjs_artifact"
+OPTUNA_ARTIFACT_PREFIX = "artifacts:"  # Optuna's study system attr per study artifact: its meta
 MISSING = "n/a"
 
 # (panel title, y axis as a percentage, ((curve key, legend name, line style), ...))
@@ -133,7 +144,8 @@ def study_note(
                 "",
                 "Each trial's note gives its outcome (pruned, stopped early or completed) and "
                 "its best epoch; its artifact `curves.html` draws train/val top-1 and loss per "
-                "epoch.",
+                "epoch with the study's artifact `plotly-<version>.min.js`: deleting that one "
+                "leaves every curves page with its table only.",
             ]
         )
         + "\n"
@@ -213,10 +225,131 @@ def curves_figure(info: dict[str, Any], title: str = "") -> go.Figure:
     return fig
 
 
+# (table heading, curve key, format): the numbers of the page, one row per epoch.
+TABLE: tuple[tuple[str, str, str], ...] = (
+    ("train top-1", "train_top1", "pct"),
+    ("val top-1", "val_top1", "pct"),
+    ("train loss (augmented)", "train_loss", "loss"),
+    ("train loss (plain CE)", "train_probe_loss", "loss"),
+    ("val loss", "val_loss", "loss"),
+    ("gap (train − val top-1, trained classes)", "gap", "gap"),
+)
+PAGE_STYLE = (
+    "body{font-family:sans-serif;margin:1em}"
+    "p.note{color:#555;font-size:90%}"
+    "table{border-collapse:collapse;font-size:90%}"
+    "th,td{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+    "tr.best{font-weight:bold}"
+)
+
+
+def _cell(value: Any, kind: str) -> str:
+    if value is None or not math.isfinite(float(value)):
+        return MISSING
+    if kind == "pct":
+        return f"{value:.1%}"
+    return f"{value:+.3f}" if kind == "gap" else f"{value:.3f}"
+
+
+def curves_page(curves: dict[str, Sequence[float]], *, title: str, plotlyjs_src: str) -> str:
+    """The trial's ``curves.html``: the plot, drawn by the plotly.js at ``plotlyjs_src``, then
+    the same numbers as a table, so the file still reads on its own (where the plot cannot draw).
+    """
+    info = curves_info(curves)
+    plot = curves_figure(info, title=title).to_html(
+        include_plotlyjs=False, full_html=False, div_id="curves"
+    )
+    columns = [(head, key, kind) for head, key, kind in TABLE if curves.get(key)]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ["epoch", *(c[0] for c in columns)])
+    rows = []
+    for i, epoch in enumerate(info["epochs"]):
+        best = epoch == info["best_epoch"]
+        cells = [f"{epoch} (best)" if best else str(epoch)]
+        for _, key, kind in columns:
+            values = curves[key]
+            cells.append(_cell(values[i] if i < len(values) else None, kind))
+        tr = '<tr class="best">' if best else "<tr>"
+        rows.append(tr + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    name = html.escape(title or "curves")
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            f"<title>{name}: train/val curves</title>",
+            f"<style>{PAGE_STYLE}</style>",
+            f'<script src="{html.escape(plotlyjs_src)}"></script>',
+            "</head>",
+            "<body>",
+            '<p class="note">The plot needs optuna-dashboard (<code>python -m study '
+            "dashboard</code>), which serves its plotly.js; opened on its own, this page shows "
+            "only the table below.</p>",
+            plot,
+            f"<h3>{name}: per epoch</h3>",
+            f"<table>\n<tr>{head}</tr>\n" + "\n".join(rows) + "\n</table>",
+            "</body>",
+            "</html>",
+        ]
+    )
+
+
+def study_artifacts(storage: BaseStorage, study_id: int) -> dict[str, dict[str, Any]]:
+    """The study's artifacts (not its trials'), by id; one the dashboard deleted is left out."""
+    metas = {}
+    for key, value in storage.get_study_system_attrs(study_id).items():
+        if key.startswith(OPTUNA_ARTIFACT_PREFIX):
+            meta = json.loads(value)
+            if meta is not None:  # optuna-dashboard nulls the meta of an artifact it deletes
+                metas[meta["artifact_id"]] = meta
+    return metas
+
+
+def _stored(store: ArtifactStore, artifact_id: str) -> bool:
+    try:
+        store.open_reader(artifact_id).close()
+    except ArtifactNotFound:
+        return False
+    return True
+
+
+def plotlyjs_src(study: optuna.Study, storage: BaseStorage, store: ArtifactStore) -> str:
+    """The dashboard's URL path of the study's plotly.js, uploaded first if the study has none.
+
+    The study user attr ``plotlyjs_artifact`` names it: recorded only once its file is written,
+    it is trusted while its version matches and the dashboard has not deleted it. Else a stored
+    one of this version is looked up by its file name (a worker of another plotly version may
+    have taken the attr), and only then is one uploaded. Workers racing on a new study may each
+    upload one: harmless, they are all the same file.
+    """
+    version = get_plotlyjs_version()
+    filename = f"plotly-{version}.min.js"
+    study_id = storage.get_study_id_from_name(study.study_name)
+    live = study_artifacts(storage, study_id)
+    record = study.user_attrs.get(PLOTLYJS_ATTR) or {}
+    artifact_id = record.get("id")
+    if record.get("version") != version or artifact_id not in live:
+        same = [i for i, m in live.items() if m.get("filename") == filename]
+        # The meta is written before the file: one whose upload failed has no file.
+        artifact_id = next((i for i in same if _stored(store, i)), None)
+        if artifact_id is None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / filename
+                path.write_text(get_plotlyjs(), encoding="utf-8")
+                artifact_id = upload_artifact(
+                    artifact_store=store,
+                    file_path=str(path),
+                    study_or_trial=study,
+                    mimetype="text/javascript",
+                )
+        study.set_user_attr(PLOTLYJS_ATTR, {"id": artifact_id, "version": version})
+    return f"/artifacts/{study_id}/{artifact_id}"
+
+
 def write_trial_view(
     trial: optuna.Trial, store: ArtifactStore | None, err: TextIO | None = None
 ) -> None:
-    """The trial's note, and its curves as a self-contained HTML artifact (best-effort)."""
+    """The trial's note, and its curves as an HTML artifact (best-effort)."""
     attrs = trial.user_attrs
     errors = []
     try:
@@ -226,11 +359,11 @@ def write_trial_view(
     if store is not None and attrs.get("curves"):
         try:
             title = f"trial {trial.number}" + (" (baseline)" if attrs.get("baseline") else "")
-            fig = curves_figure(curves_info(attrs["curves"]), title=title)
+            src = plotlyjs_src(trial.study, trial.storage, store)
+            page = curves_page(attrs["curves"], title=title, plotlyjs_src=src)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / CURVES_FILE
-                # Embedded plotly.js: the file opens offline and outside the dashboard too.
-                fig.write_html(path, include_plotlyjs=True, full_html=True)
+                path.write_text(page, encoding="utf-8")
                 upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial)
         except Exception as e:  # best-effort, as above
             errors.append(f"curves artifact: {type(e).__name__}: {e}")

@@ -18,16 +18,22 @@ from typing import Any
 
 import optuna
 import pytest
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
+from plotly.offline import get_plotlyjs_version
 
 from study.dashboard import check_storage_url, dashboard_command, is_loopback, open_dashboard
 from study.objective import Objective
 from study.runner import RunOptions, run_study
 from study.views import (
     ARTIFACT_ERROR_ATTR,
+    PLOTLYJS_ATTR,
     curves_figure,
     curves_info,
+    curves_page,
+    plotlyjs_src,
+    study_artifacts,
     study_note,
     trial_note,
 )
@@ -35,6 +41,7 @@ from tests.study.test_runner import storage_url, write_space
 from vitlab.errors import UserError
 
 CHROMIUM = Path("/usr/bin/chromium")
+PLOTLYJS_FILE = f"plotly-{get_plotlyjs_version()}.min.js"
 
 # ---------------------------------------------------------------------------- pure functions
 
@@ -146,7 +153,9 @@ def test_study_note(storage, shown, report, line):
         f"{line}\n"
         "\n"
         "Each trial's note gives its outcome (pruned, stopped early or completed) and its best "
-        "epoch; its artifact `curves.html` draws train/val top-1 and loss per epoch.\n"
+        "epoch; its artifact `curves.html` draws train/val top-1 and loss per epoch with the "
+        "study's artifact `plotly-<version>.min.js`: deleting that one leaves every curves page "
+        "with its table only.\n"
     )
 
 
@@ -250,6 +259,85 @@ def test_curves_figure_draws_each_series_and_marks_the_best_epoch():
     assert fig.layout.title.text == "trial 3"
 
 
+def test_curves_page_loads_plotlyjs_from_the_dashboard_and_tables_the_numbers():
+    curves = {
+        "epoch": [1, 2],
+        "train_top1": [0.5, 0.8],
+        "val_top1": [0.4, 0.45],
+        "train_loss": [2.0, math.nan],
+        "val_loss": [2.1, 2.5],
+        "gap": [0.1, 0.35],
+    }
+    page = curves_page(curves, title="trial 3 <b>", plotlyjs_src="/artifacts/7/ab-12")
+    head, body = page.split("</head>")
+    assert page.startswith("<!doctype html>") and '<meta charset="utf-8">' in head
+    assert '<script src="/artifacts/7/ab-12"></script>' in head
+    assert "The plot needs optuna-dashboard" in body and 'id="curves"' in body
+    assert "Plotly.newPlot" in body and "plotly.js v" not in page  # drawn, but not embedded
+    assert "<title>trial 3 &lt;b&gt;: train/val curves</title>" in head  # escaped
+    table = body[body.index("<table>") : body.index("</table>")]
+    assert table.splitlines()[1:] == [
+        "<tr><th>epoch</th><th>train top-1</th><th>val top-1</th>"
+        "<th>train loss (augmented)</th><th>val loss</th>"
+        "<th>gap (train − val top-1, trained classes)</th></tr>",  # no plain-CE curve: no column
+        "<tr><td>1</td><td>50.0%</td><td>40.0%</td><td>2.000</td><td>2.100</td>"
+        "<td>+0.100</td></tr>",
+        '<tr class="best"><td>2 (best)</td><td>80.0%</td><td>45.0%</td><td>n/a</td>'
+        "<td>2.500</td><td>+0.350</td></tr>",
+    ]
+    assert len(page.encode()) < 20_000
+
+
+@pytest.fixture
+def memory_study(tmp_path) -> tuple[optuna.Study, Any, FileSystemArtifactStore]:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="s", storage=storage)
+    (tmp_path / "store").mkdir()
+    return study, storage, FileSystemArtifactStore(tmp_path / "store")
+
+
+def plotlyjs_ids(study: optuna.Study, storage: Any) -> list[str]:
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return [
+        i for i, m in study_artifacts(storage, study_id).items() if m["filename"] == PLOTLYJS_FILE
+    ]
+
+
+def test_plotlyjs_is_uploaded_once_per_study(memory_study):
+    study, storage, store = memory_study
+    src = plotlyjs_src(study, storage, store)
+    (artifact_id,) = plotlyjs_ids(study, storage)
+    assert src == f"/artifacts/{study._study_id}/{artifact_id}"
+    assert study.user_attrs[PLOTLYJS_ATTR] == {"id": artifact_id, "version": get_plotlyjs_version()}
+    with store.open_reader(artifact_id) as f:
+        assert f.read(40).startswith(b"/**\n* plotly.js v")
+    assert plotlyjs_src(study, storage, store) == src  # reused, not uploaded again
+    # The attr lost (or taken by a worker of another plotly version): the file found by name.
+    study.set_user_attr(PLOTLYJS_ATTR, {"id": "0-0", "version": "0.0.1"})
+    assert plotlyjs_src(study, storage, store) == src
+    assert plotlyjs_ids(study, storage) == [artifact_id]
+    meta = storage.get_study_system_attrs(study._study_id)[f"artifacts:{artifact_id}"]
+    assert json.loads(meta)["mimetype"] == "text/javascript"
+
+
+def test_plotlyjs_deleted_in_the_dashboard_or_never_written_is_uploaded_again(memory_study):
+    study, storage, store = memory_study
+    first = plotlyjs_src(study, storage, store).rsplit("/", 1)[1]
+    # What the dashboard's delete button does: the file goes, the meta becomes null.
+    store.remove(first)
+    storage.set_study_system_attr(study._study_id, f"artifacts:{first}", json.dumps(None))
+    second = plotlyjs_src(study, storage, store).rsplit("/", 1)[1]
+    assert second != first and plotlyjs_ids(study, storage) == [second]
+    # A meta whose file was never written (an upload that failed after Optuna wrote the meta)
+    # is not reused.
+    store.remove(second)
+    study.set_user_attr(PLOTLYJS_ATTR, None)
+    third = plotlyjs_src(study, storage, store).rsplit("/", 1)[1]
+    assert third not in (first, second)
+    with store.open_reader(third) as f:
+        assert f.read(3) == b"/**"
+
+
 @pytest.mark.parametrize(
     ("url", "artifacts", "command"),
     [
@@ -348,6 +436,25 @@ def test_the_api_lists_the_study(watched):
     assert get_json(f"{watched['base']}/api/meta")["artifact_is_available"] is True
 
 
+def plotlyjs_artifacts(detail: dict[str, Any]) -> list[str]:
+    return [a["artifact_id"] for a in detail["artifacts"] if a["filename"] == PLOTLYJS_FILE]
+
+
+def test_the_study_has_one_plotlyjs_artifact_served_as_javascript(watched):
+    detail = watched["detail"]
+    assert [(a["filename"], a["mimetype"]) for a in detail["artifacts"]] == [
+        (PLOTLYJS_FILE, "text/javascript")
+    ]
+    (artifact,) = plotlyjs_artifacts(detail)
+    assert watched["study"].user_attrs[PLOTLYJS_ATTR] == {
+        "id": artifact,
+        "version": get_plotlyjs_version(),
+    }
+    status, kind, body = get(f"{watched['base']}/artifacts/{watched['study_id']}/{artifact}")
+    assert status == 200 and kind == "text/javascript"
+    assert body.startswith(b"/**\n* plotly.js v") and len(body) > 1_000_000
+
+
 def test_the_api_shows_trials_with_user_attrs_notes_and_curves_artifacts(watched):
     detail, study = watched["detail"], watched["study"]
     trials = study.get_trials()
@@ -381,19 +488,22 @@ def test_the_api_shows_trials_with_user_attrs_notes_and_curves_artifacts(watched
     )
 
 
-def test_each_curves_artifact_is_a_self_contained_html_page(watched):
+def test_each_curves_artifact_is_small_and_loads_the_studys_plotlyjs(watched):
+    study_id = watched["study_id"]
+    (plotlyjs,) = plotlyjs_artifacts(watched["detail"])
     for trial in watched["detail"]["trials"]:
         artifact = trial["artifacts"][0]["artifact_id"]
         status, kind, body = get(
-            f"{watched['base']}/artifacts/{watched['study_id']}/{trial['trial_id']}/{artifact}"
+            f"{watched['base']}/artifacts/{study_id}/{trial['trial_id']}/{artifact}"
         )
         html = body.decode()
         assert status == 200 and kind.startswith("text/html")
-        assert html.startswith("<!doctype html>") and "val top-1" in html
-        # plotly.js embedded, no script from elsewhere: the file works offline.
-        assert "plotly.js v" in html and "<script src=" not in html
+        assert len(body) < 100_000, len(body)  # was ~4.8 MB with plotly.js embedded
+        assert html.startswith("<!doctype html>") and "<th>val top-1</th>" in html
+        assert f'<script src="/artifacts/{study_id}/{plotlyjs}"></script>' in html
+        assert "plotly.js v" not in html
     files = list((watched["folder"] / "results" / "artifacts").iterdir())
-    assert len(files) == 3
+    assert len(files) == 4  # 3 pages and one plotly.js
 
 
 def test_a_second_run_keeps_a_note_a_person_edited(watched, tiny_manifest, monkeypatch):
@@ -412,6 +522,32 @@ def test_a_second_run_keeps_a_note_a_person_edited(watched, tiny_manifest, monke
     save_note(study, "my own notes")
     run_study(opts, out=open(os.devnull, "w"))
     assert get_note(study) == "my own notes"  # a person's: left alone
+    assert plotlyjs_artifacts(get_json(f"{watched['base']}/api/studies/{watched['study_id']}")) == (
+        plotlyjs_artifacts(watched["detail"])
+    )
+
+
+def test_a_second_run_with_new_trials_reuses_the_studys_plotlyjs(
+    tmp_path, tiny_manifest, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    url = storage_url(tmp_path)
+    for trials in (1, 2):  # the second run adds one trial to the same study
+        space = write_space(tmp_path, trials=trials, epochs=1)
+        opts = RunOptions(space=space, data=tiny_manifest, storage=url, trials=trials)
+        study = run_study(opts, out=open(os.devnull, "w"))
+    assert len(study.trials) == 2
+    storage = RDBStorage(url)
+    study_id = storage.get_study_id_from_name("tiny")
+    metas = study_artifacts(storage, study_id)
+    assert [m["filename"] for m in metas.values()] == [PLOTLYJS_FILE]
+    (plotlyjs,) = metas
+    store = FileSystemArtifactStore(tmp_path / "results" / "artifacts")
+    for trial in study.trials:
+        assert ARTIFACT_ERROR_ATTR not in trial.user_attrs
+        (key,) = [k for k in storage.get_trial_system_attrs(trial._trial_id) if "artifacts:" in k]
+        with store.open_reader(key.removeprefix("artifacts:")) as f:
+            assert f'<script src="/artifacts/{study_id}/{plotlyjs}"></script>' in f.read().decode()
 
 
 def test_a_failed_artifact_never_fails_the_trial(tmp_path, tiny_manifest, monkeypatch, capsys):
@@ -428,8 +564,9 @@ def test_a_failed_artifact_never_fails_the_trial(tmp_path, tiny_manifest, monkey
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE
     error = "curves artifact: OSError: [Errno 28] No space left on device"
-    assert trial.user_attrs[ARTIFACT_ERROR_ATTR] == error
+    assert trial.user_attrs[ARTIFACT_ERROR_ATTR] == error  # plotly.js, the first file, failed
     assert f"warning: trial 0: dashboard view not written: {error}" in capsys.readouterr().err
+    assert PLOTLYJS_ATTR not in study.user_attrs  # recorded only once written
 
 
 # ----------------------------------------------------------------------------------- the CLI
@@ -574,4 +711,29 @@ def test_a_browser_shows_the_trials(watched, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     print(f"screenshot: {shot}")
+    shutil.rmtree(tmp_path / "profile", ignore_errors=True)
+
+
+def test_a_browser_draws_a_curves_page_served_by_the_dashboard(watched, tmp_path):
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
+        if os.environ.get("STUDY_ALLOW_NO_BROWSER") == "1":
+            pytest.skip(reason)
+        pytest.fail(f"{reason}, or set STUDY_ALLOW_NO_BROWSER=1 to skip this test")
+    trial = watched["detail"]["trials"][2]
+    artifact = trial["artifacts"][0]["artifact_id"]
+    page = f"{watched['base']}/artifacts/{watched['study_id']}/{trial['trial_id']}/{artifact}"
+    r = chromium("--dump-dom", page, profile=tmp_path / "profile")
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    # plotly.js came from the study artifact and drew both panels, with the table below.
+    assert 'class="main-svg"' in dom and "top-1 accuracy" in dom and "val loss" in dom, dom[-3000:]
+    assert "<th>val top-1</th>" in dom
+    # The same file opened on its own: no plot, the numbers still there.
+    saved = tmp_path / "curves.html"
+    saved.write_bytes(get(page)[2])
+    r = chromium("--dump-dom", saved.as_uri(), profile=tmp_path / "profile")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "main-svg" not in r.stdout and "<th>val top-1</th>" in r.stdout
+    assert "The plot needs optuna-dashboard" in r.stdout
     shutil.rmtree(tmp_path / "profile", ignore_errors=True)
