@@ -6,11 +6,14 @@ worker killed mid-trial loses only that trial's progress, never a finished trial
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 
 from vitlab.errors import UserError
 
@@ -18,6 +21,7 @@ DEFAULT_DB = Path("results/studies.db")
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30  # a trial silent this long belongs to a dead worker
 MAX_RETRY = 3
+SCHEMA_ATTEMPTS = 5  # workers started together on an empty database race to create its tables
 
 
 def default_storage_url() -> str:
@@ -43,7 +47,7 @@ def open_storage(
         engine_kwargs = {"connect_args": {"timeout": 60}}
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat is "experimental"
     try:
-        return RDBStorage(
+        return _rdb_storage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval if heartbeat else None,
@@ -54,6 +58,24 @@ def open_storage(
         )
     except Exception as e:  # a bad URL, a missing driver, a server that does not answer
         raise UserError(f"storage {url!r} cannot be opened: {type(e).__name__}: {e}") from None
+
+
+def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
+    """``RDBStorage(url, ...)``, tried again when another worker created the tables meanwhile.
+
+    PostgreSQL's CREATE TABLE and CREATE TYPE check, then create: of several workers starting
+    together on an empty database, all but one fail with a unique violation in its catalog (or
+    on Optuna's version row). By the next attempt the tables exist and are used as they are.
+    """
+    for attempt in range(1, SCHEMA_ATTEMPTS + 1):
+        try:
+            return RDBStorage(url, **kwargs)
+        except (IntegrityError, ProgrammingError) as e:
+            lost_race = isinstance(e, IntegrityError) or "already exists" in str(e)
+            if not lost_race or attempt == SCHEMA_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def dashboard_command(url: str) -> str:
