@@ -134,10 +134,15 @@ def run_workers(
         subprocess.Popen([*command, str(path)], cwd=REPO, env=env, stderr=subprocess.PIPE)
         for path in stats
     ]
-    for p in processes:
-        _, err = p.communicate()
-        if p.returncode != 0:
-            raise SystemExit(f"a worker failed (exit {p.returncode}):\n{err.decode()[-2000:]}")
+    try:
+        for p in processes:
+            _, err = p.communicate()
+            if p.returncode != 0:
+                raise SystemExit(f"a worker failed (exit {p.returncode}):\n{err.decode()[-2000:]}")
+    finally:  # Ctrl-C or a failed worker: stop the others before the server goes
+        for p in processes:
+            p.kill()
+            p.wait()
 
     import optuna
     from optuna.trial import TrialState

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import time
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy.exc import IntegrityError, ProgrammingError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from vitlab.errors import UserError
 
@@ -60,17 +64,57 @@ def open_storage(
         raise UserError(f"storage {url!r} cannot be opened: {type(e).__name__}: {e}") from None
 
 
+@contextmanager
+def exclusive(storage: RDBStorage, key: str) -> Iterator[None]:
+    """One worker at a time, on every machine, runs the block: for check-then-write steps.
+
+    PostgreSQL: an advisory lock; MySQL: GET_LOCK; SQLite (one machine): a lock file beside
+    the database. Other databases: no lock.
+    """
+    dialect = storage.engine.dialect.name
+    if dialect == "sqlite":
+        import fcntl
+
+        database = storage.engine.url.database
+        if not database or database == ":memory:":
+            yield
+            return
+        with open(f"{database}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        return
+    if dialect == "postgresql":
+        take, give = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)"
+        arg: int | str = zlib.crc32(key.encode())
+    elif dialect in ("mysql", "mariadb"):
+        take, give = "SELECT GET_LOCK(:k, -1)", "SELECT RELEASE_LOCK(:k)"
+        arg = key[:64]
+    else:
+        yield
+        return
+    with storage.engine.connect() as con:  # a connection of its own, held for the block
+        con.execute(text(take), {"k": arg})
+        try:
+            yield
+        finally:
+            con.execute(text(give), {"k": arg})
+
+
 def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
     """``RDBStorage(url, ...)``, tried again when another worker created the tables meanwhile.
 
-    PostgreSQL's CREATE TABLE and CREATE TYPE check, then create: of several workers starting
-    together on an empty database, all but one fail with a unique violation in its catalog (or
-    on Optuna's version row). By the next attempt the tables exist and are used as they are.
+    CREATE TABLE (and PostgreSQL's CREATE TYPE) check, then create: of several workers starting
+    together on an empty database, all but one fail ("already exists" on SQLite, a unique
+    violation in PostgreSQL's catalog or on Optuna's version row). By the next attempt the
+    tables exist and are used as they are.
     """
     for attempt in range(1, SCHEMA_ATTEMPTS + 1):
         try:
             return RDBStorage(url, **kwargs)
-        except (IntegrityError, ProgrammingError) as e:
+        except (IntegrityError, OperationalError, ProgrammingError) as e:
             lost_race = isinstance(e, IntegrityError) or "already exists" in str(e)
             if not lost_race or attempt == SCHEMA_ATTEMPTS:
                 raise

@@ -6,12 +6,14 @@ real ``python -m study run`` processes on the tiny space of test_runner.py.
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
 import signal
 import subprocess
 import threading
+import time
 import urllib.request
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Barrier
@@ -25,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.dashboard import open_dashboard
 from study.runner import RunOptions, run_study
-from study.storage import open_storage
+from study.storage import exclusive, open_storage
 from tests.postgres_cluster import PostgresCluster
 from tests.study.test_runner import FINISHED, study_cli, wait_for, write_space
 from vitlab.errors import UserError
@@ -248,17 +250,50 @@ def _open_together(url: str, barrier: Barrier, errors: Queue) -> None:
         errors.put(str(e))
 
 
-def test_workers_opening_an_empty_database_together_all_get_the_storage(postgres_url):
-    """Simultaneous CREATE TABLE on PostgreSQL fails for all but one; open_storage tries again."""
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_workers_opening_an_empty_database_together_all_get_the_storage(backend, request, tmp_path):
+    """Simultaneous CREATE TABLE fails for all but one worker; open_storage tries again."""
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'studies.db'}"
     context = multiprocessing.get_context("fork")  # the children need nothing but open_storage
-    barrier, errors = context.Barrier(4), context.Queue()
+    barrier, errors = context.Barrier(6), context.Queue()
     processes = [
-        context.Process(target=_open_together, args=(postgres_url, barrier, errors))
-        for _ in range(4)
+        context.Process(target=_open_together, args=(url, barrier, errors)) for _ in range(6)
     ]
     for p in processes:
         p.start()
     for p in processes:
         p.join(timeout=120)
-    assert [errors.get(timeout=5) for _ in processes] == [""] * 4
-    assert [p.exitcode for p in processes] == [0] * 4
+    assert [errors.get(timeout=5) for _ in processes] == [""] * 6
+    assert [p.exitcode for p in processes] == [0] * 6
+
+
+def _hold_lock(url: str, barrier: Barrier, spans: Queue) -> None:
+    storage = open_storage(url, heartbeat=False)
+    barrier.wait()
+    with exclusive(storage, "study tiny baseline"):
+        start = time.monotonic()
+        time.sleep(0.2)
+        spans.put((start, time.monotonic()))
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_exclusive_lets_one_worker_at_a_time_into_the_block(backend, request, tmp_path):
+    if backend == "postgresql":
+        url = request.getfixturevalue("postgres_url")
+    else:
+        url = f"sqlite:///{tmp_path / 'studies.db'}"
+    open_storage(url, heartbeat=False)  # the tables first: this test is about the lock
+    context = multiprocessing.get_context("fork")
+    barrier, spans = context.Barrier(3), context.Queue()
+    processes = [context.Process(target=_hold_lock, args=(url, barrier, spans)) for _ in range(3)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 3
+    ordered = sorted(spans.get(timeout=5) for _ in processes)
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        assert start >= end  # no two workers inside at once
