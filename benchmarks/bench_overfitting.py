@@ -1,20 +1,25 @@
 """The seed's phenomenon on the demo dataset, and what the seed's fix list does to it.
 
-    python benchmarks/bench_overfitting.py [--epochs 30] [--out results/bench_overfitting.json]
+    python benchmarks/bench_overfitting.py [--epochs 20] [--out results/bench_overfitting.json]
+    python benchmarks/bench_overfitting.py --scratch --epochs 40   # the from-scratch regime
 
 Runs on the full demo dataset (the same stratified split, the same seed), each scored at its
-best epoch (early stopping) and printed epoch by epoch:
-- "no regularization": a ViT that is large for the data (dim 128, depth 6: ~1.2M parameters for
-  ~2,400 training images) with no weight decay, no label smoothing, no dropout, no augmentation;
-- "regularized": the same model with the seed's fixes: weight decay 0.05, label smoothing 0.2,
-  dropout 0.3 on the head, and augmentation strength 0.25 (crop, flip, colour jitter 0.2,
-  erasing 0.125);
-- with --all, also "fix list": every fix at once, including the smaller model (dim 96, depth 4)
-  and augmentation 0.5 (the seed's crop, flip, jitter 0.4, erasing 0.25).
+best epoch (early stopping) and printed epoch by epoch. By default both arms fine-tune the demo's
+pretrained ViT (dim 96, depth 4; search_spaces/weights/demo_vit_mini.pt, made by
+``python -m study pretrain`` on 200 classes disjoint from the demo's), as the seed fine-tuned:
+- "no regularization": no weight decay, no label smoothing, no dropout, no augmentation;
+- "regularized": the seed's fixes: weight decay 0.05, label smoothing 0.2, dropout 0.3 on the
+  head, and augmentation strength 0.25 (crop, flip, colour jitter 0.2, erasing 0.125);
+- with --all, also "fix list": every fix at once, including the smaller model (dim 64, depth 2,
+  its own pretrained weights) and augmentation 0.5 (the seed's crop, flip, jitter 0.4, erasing
+  0.25).
+With --scratch, the arms start from random weights with a bigger ViT (dim 128, depth 6: ~1.2M
+parameters for ~2,400 training images): the underfitting regime, where within a CPU budget the
+fixes cost accuracy (ROADMAP section 3).
 
 It checks the phenomenon: with no regularization, train top-1 ends far above val top-1 and val
 loss rises above its minimum; regularized, the gap is smaller and the best val top-1 higher.
-Exit status 1 if a check fails. Slow on a CPU: about 25 minutes on 2 cores.
+Exit status 1 if a check fails.
 """
 
 from __future__ import annotations
@@ -31,9 +36,15 @@ from vitlab.train import EpochMetrics, Trainer
 
 BIG = {"patch_size": 4, "depth": 6, "embed_dim": 128, "num_heads": 4}
 SMALL = {"patch_size": 4, "depth": 4, "embed_dim": 96, "num_heads": 3}
+# The demo space's presets and their pretrained weights (python -m study pretrain).
+MINI = {"patch_size": 4, "depth": 4, "embed_dim": 96, "num_heads": 3}
+MICRO = {"patch_size": 4, "depth": 2, "embed_dim": 64, "num_heads": 2}
+WEIGHTS = Path("search_spaces/weights")
 
 
-def recipes(epochs: int, data: DataConfig, threads: int | None) -> dict[str, TrainConfig]:
+def recipes(
+    epochs: int, data: DataConfig, threads: int | None, scratch: bool = False
+) -> dict[str, TrainConfig]:
     common = dict(
         data=data,
         model="vit_tiny_patch16_224",
@@ -46,10 +57,15 @@ def recipes(epochs: int, data: DataConfig, threads: int | None) -> dict[str, Tra
         device="auto",
         threads=threads,
     )
+    if scratch:
+        large, small = {"model_kwargs": BIG}, {"model_kwargs": SMALL}
+    else:
+        large = {"model_kwargs": MINI, "pretrained": str(WEIGHTS / "demo_vit_mini.pt")}
+        small = {"model_kwargs": MICRO, "pretrained": str(WEIGHTS / "demo_vit_micro.pt")}
     return {
         "no regularization": TrainConfig(
             **common,
-            model_kwargs=BIG,
+            **large,
             weight_decay=0.0,
             label_smoothing=0.0,
             drop_rate=0.0,
@@ -57,7 +73,7 @@ def recipes(epochs: int, data: DataConfig, threads: int | None) -> dict[str, Tra
         ),
         "regularized": TrainConfig(
             **common,
-            model_kwargs=BIG,
+            **large,
             weight_decay=0.05,
             label_smoothing=0.2,
             drop_rate=0.3,
@@ -65,7 +81,7 @@ def recipes(epochs: int, data: DataConfig, threads: int | None) -> dict[str, Tra
         ),
         "fix list": TrainConfig(
             **common,
-            model_kwargs=SMALL,
+            **small,
             weight_decay=0.05,
             label_smoothing=0.2,
             drop_rate=0.3,
@@ -103,7 +119,8 @@ def check(curves: dict[str, list[EpochMetrics]]) -> list[tuple[str, bool]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--scratch", action="store_true", help="random init, bigger ViT")
     p.add_argument("--out", type=Path, default=Path("results/bench_overfitting.json"))
     p.add_argument(
         "--threads",
@@ -122,7 +139,7 @@ def main() -> int:
     args = p.parse_args()
     data = DataConfig(manifest=str(make_demo_dataset(DEMO_ROOT, progress=False)))
     curves: dict[str, list[EpochMetrics]] = {}
-    arms = recipes(args.epochs, data, args.threads)
+    arms = recipes(args.epochs, data, args.threads, scratch=args.scratch)
     if args.reg:
         values = dict(item.split("=") for item in args.reg.split(","))
         arms["regularized"] = dataclasses.replace(
