@@ -6,7 +6,11 @@ reports val top-1 and asks ``trial.should_prune()``. Two rules read those curves
 ``patience`` epochs (the *window*) against the epochs before it:
 
 1. val loss: every window epoch has ``val_loss > best + min_delta``, best = min val loss before
-   the window, i.e. no epoch in ``patience`` came back within ``min_delta`` of the best.
+   the window, i.e. no epoch in ``patience`` came back within ``min_delta`` of the best; and,
+   when the curves have ``train_probe_loss`` (the un-augmented train loss), it is lower at the
+   latest epoch than at the val-loss best. Val loss rising while train loss falls is overfitting;
+   both rising is a trial losing its footing (heavy augmentation knocking pretrained features
+   about, a too-high learning rate), which is not overfitting and is left to the wrapped pruner.
 2. gap: ``gap > gap_threshold`` at the latest epoch and no window epoch set a new best val top-1
    by more than ``min_delta`` (``max(window) <= best before + min_delta``).
 
@@ -104,16 +108,25 @@ def _best_before_window(
     return min(earlier, key=lambda p: (p[0] if lower else -p[0], p[1]))
 
 
+def _still_fitting(train_loss: list[float] | None, val_loss: list[float], at: int) -> bool:
+    """Train loss fell since epoch ``at`` (True when the curves have no train loss to read)."""
+    if train_loss is None or len(train_loss) != len(val_loss):
+        return True
+    then, now = train_loss[at], train_loss[-1]
+    return math.isnan(then) or math.isnan(now) or now < then
+
+
 def overfitting_reason(curves: Mapping[str, Sequence[float]], rule: OverfitRule) -> str | None:
     """The overfitting text if a rule fires at the latest epoch of ``curves``, else None. Pure."""
     loss, top1, gap = (_series(curves, k) for k in ("val_loss", "val_top1", "gap"))
     epochs = _series(curves, "epoch")
     p, delta = rule.patience, rule.min_delta
 
+    train_loss = _series(curves, "train_probe_loss")
     if loss and (found := _best_before_window(loss, rule, lower=True)):
-        best, _ = found
+        best, at = found
         window = [v for v in loss[-p:] if not math.isnan(v)]
-        if all(v > best + delta for v in window):
+        if all(v > best + delta for v in window) and _still_fitting(train_loss, loss, at):
             text = f"overfitting: val loss rose {p} epochs ({best:.3f} → {loss[-1]:.3f})"
             if gap and len(gap) == len(loss) and not math.isnan(gap[-1]):
                 text += f", gap {gap[-1]:.2f}"

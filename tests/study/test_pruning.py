@@ -135,6 +135,41 @@ ROWS = [
 ]
 
 
+# With the un-augmented train loss in the curves, a val-loss rise counts only while train loss
+# keeps falling (overfitting); both rising is a trial losing its footing, left to the wrapped
+# pruner. The val-loss best of U_LOSS is epoch 5; the rule fires at epoch 8 (patience 3).
+FALLING_TRAIN = [3.0 - 0.25 * i for i in range(10)]
+TRAIN_UP_FROM_5 = [3.0, 2.6, 2.3, 2.1, 2.0, 2.05, 2.1, 2.2, 2.3, 2.4]
+TRAIN_LOSS_ROWS = [
+    ("val up, train down: overfitting", U_LOSS, FALLING_TRAIN, 8),
+    ("val up, train up too: not overfitting", U_LOSS, TRAIN_UP_FROM_5, None),
+    ("train flat since the best", U_LOSS, [3.0, 2.6, 2.3, 2.1] + [2.0] * 6, None),
+    ("NaN train loss decides nothing either way", U_LOSS, nan_at(TRAIN_UP_FROM_5, 8), 8),
+]
+
+
+@pytest.mark.parametrize(
+    ("val_loss", "train_loss", "expected"),
+    [r[1:] for r in TRAIN_LOSS_ROWS],
+    ids=[r[0] for r in TRAIN_LOSS_ROWS],
+)
+def test_val_loss_rule_needs_train_loss_still_falling(val_loss, train_loss, expected):
+    study = optuna.create_study(direction="maximize", pruner=OverfittingPruner())
+    curves = make_curves(val_loss, RISING_TOP1, SMALL_GAP)
+    curves["train_probe_loss"] = train_loss
+    assert run_trial(study, curves) == expected
+
+
+def test_a_ragged_train_loss_is_ignored():
+    curves = make_curves(U_LOSS[:8], RISING_TOP1[:8], SMALL_GAP[:8])
+    curves["train_probe_loss"] = TRAIN_UP_FROM_5[:7]  # one epoch short: not read
+    assert overfitting_reason(curves, OverfitRule()) == (
+        "overfitting: val loss rose 3 epochs (2.000 → 2.200), gap 0.05"
+    )
+    curves["train_probe_loss"] = TRAIN_UP_FROM_5[:8]
+    assert overfitting_reason(curves, OverfitRule()) is None
+
+
 @pytest.mark.parametrize(
     ("settings", "series", "expected"), [r[1:] for r in ROWS], ids=[r[0] for r in ROWS]
 )
