@@ -24,7 +24,7 @@ from study.interrupt import InterruptGate
 from study.objective import BASELINE_ATTR, Objective, TrialEvents
 from study.progress import Progress
 from study.space import SearchSpace, load_space
-from study.storage import default_storage_url, open_storage
+from study.storage import default_storage_url, exclusive, open_storage
 from study.views import study_note, write_study_note
 from vitlab.config import DataConfig
 from vitlab.dataset import Dataset, load_dataset
@@ -147,11 +147,13 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
             report=str(report) if report.exists() else None,
         ),
     )
-    if not any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)):
-        # The seed's recipe is always measured, first: every effect is read against it.
-        study.enqueue_trial(
-            dict(space.baseline), user_attrs={BASELINE_ATTR: True}, skip_if_exists=True
-        )
+    # The seed's recipe is always measured, first: every effect is read against it. Workers
+    # starting together must enqueue it once: check and write under one database-wide lock.
+    with exclusive(storage, f"study:{name}:baseline"):
+        if not any(t.user_attrs.get(BASELINE_ATTR) for t in study.get_trials(deepcopy=False)):
+            study.enqueue_trial(
+                dict(space.baseline), user_attrs={BASELINE_ATTR: True}, skip_if_exists=True
+            )
 
     done = _count(study, FINISHED)
     print(f"study {name!r} on {url}: {done}/{total} trials finished; space {opts.space}", file=out)
