@@ -83,8 +83,8 @@ class CallTimer:
             setattr(cls, name, self.wrap(name, getattr(cls, name)))
 
 
-def worker(space: Path, data: Path, url: str, trials: int, stats_out: Path) -> None:
-    """One ``python -m study run`` worker, with every storage call timed."""
+def worker(space: Path, split: Path, url: str, trials: int, stats_out: Path) -> None:
+    """One ``python -m study run --train --val`` worker, with every storage call timed."""
     from optuna.storages import RDBStorage
 
     from study.runner import RunOptions, run_study
@@ -92,7 +92,14 @@ def worker(space: Path, data: Path, url: str, trials: int, stats_out: Path) -> N
     timer = CallTimer()
     timer.install(RDBStorage)
     run_study(
-        RunOptions(space=space, data=data, storage=url, trials=trials), out=open(os.devnull, "w")
+        RunOptions(
+            space=space,
+            train=split / "train.jsonl",
+            val=split / "val.jsonl",
+            storage=url,
+            trials=trials,
+        ),
+        out=open(os.devnull, "w"),
     )
     stats_out.write_text(json.dumps(timer.stats))
 
@@ -122,14 +129,14 @@ def absolute_paths(value: Any, base: Path) -> Any:
 
 
 def run_workers(
-    space: Path, data: Path, url: str, trials: int, workers: int, folder: Path
+    space: Path, split: Path, url: str, trials: int, workers: int, folder: Path
 ) -> dict[str, Any]:
     import yaml
 
     study_name = yaml.safe_load(space.read_text()).get("name", space.stem)
     stats = [folder / f"worker{i}.json" for i in range(workers)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    command = [sys.executable, __file__, "--worker", str(space), str(data), url, str(trials)]
+    command = [sys.executable, __file__, "--worker", str(space), str(split), url, str(trials)]
     processes = [
         subprocess.Popen([*command, str(path)], cwd=REPO, env=env, stderr=subprocess.PIPE)
         for path in stats
@@ -184,6 +191,7 @@ def main() -> None:
     p.add_argument("--top", type=int, default=4, help="slowest storage methods shown per row")
     args = p.parse_args()
 
+    from study.data import prepare_split
     from study.runner import RunOptions, load_study_dataset
     from study.space import load_space
     from vitlab.demo import make_demo_dataset
@@ -193,9 +201,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         folder = Path(tmp)
         space = bench_space(args.space.resolve(), folder, args.epochs)
-        # Split and cache once here, so the workers only read them.
         os.chdir(REPO)
-        load_study_dataset(RunOptions(space=space, data=args.data), load_space(space), sys.stderr)
+        # Split and cache once here; the workers read the split files (as --train/--val), so
+        # they do not each rewrite the same files at the same moment.
+        split = prepare_split(args.data).out_dir.resolve()
+        load_study_dataset(
+            RunOptions(space=space, train=split / "train.jsonl", val=split / "val.jsonl"),
+            load_space(space),
+            sys.stderr,
+        )
         rows = []
         with PostgresCluster() as server:
             for backend in args.backends:
@@ -208,7 +222,7 @@ def main() -> None:
                     run_folder = folder / name
                     run_folder.mkdir()
                     start = time.perf_counter()
-                    result = run_workers(space, args.data, url, args.trials, workers, run_folder)
+                    result = run_workers(space, split, url, args.trials, workers, run_folder)
                     result["wall"] = time.perf_counter() - start
                     rows.append((backend, workers, result))
                     print(f"{name}: done in {result['wall']:.0f} s", file=sys.stderr, flush=True)
@@ -244,7 +258,7 @@ def print_table(rows: list[tuple[str, int, dict[str, Any]]], top: int) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 7 and sys.argv[1] == "--worker":
-        space_arg, data_arg, url_arg, trials_arg, stats_arg = sys.argv[2:]
-        worker(Path(space_arg), Path(data_arg), url_arg, int(trials_arg), Path(stats_arg))
+        space_arg, split_arg, url_arg, trials_arg, stats_arg = sys.argv[2:]
+        worker(Path(space_arg), Path(split_arg), url_arg, int(trials_arg), Path(stats_arg))
     else:
         main()

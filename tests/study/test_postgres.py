@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -26,6 +27,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from study.dashboard import open_dashboard
+from study.data import default_split_dir
 from study.runner import RunOptions, run_study
 from study.storage import exclusive, open_storage
 from tests.postgres_cluster import PostgresCluster
@@ -55,8 +57,12 @@ class Trials:
         return optuna.load_study(study_name=self.study_name, storage=self.storage)
 
 
-def prepare_data(folder: Path, space: Path, data: Path) -> None:
-    """Split and cache once, in a throwaway SQLite study, so the workers race on the study alone."""
+def prepare_data(folder: Path, space: Path, data: Path) -> Path:
+    """Split and cache once, in a throwaway SQLite study; returns the split's folder.
+
+    The workers then read the split files (--train/--val) instead of each rewriting them: the
+    study is what they should race on.
+    """
     subprocess.run(
         study_cli(space, f"sqlite:///{folder / 'prepare.db'}", data, "--trials", "1"),
         cwd=folder,
@@ -65,6 +71,17 @@ def prepare_data(folder: Path, space: Path, data: Path) -> None:
         capture_output=True,
         timeout=300,
     )
+    return folder / default_split_dir(data)
+
+
+def worker_cli(space: Path, url: str, split: Path, *extra: str) -> list[str]:
+    """``python -m study run`` on the prepared split files."""
+    return [
+        sys.executable,
+        *("-m", "study", "run", "--space", str(space), "--storage", url),
+        *("--train", str(split / "train.jsonl"), "--val", str(split / "val.jsonl")),
+        *extra,
+    ]
 
 
 def start_workers(n: int, args: list[str], folder: Path) -> list[subprocess.Popen[str]]:
@@ -175,8 +192,8 @@ def test_a_storage_that_cannot_be_opened_is_one_clear_error(
 @pytest.mark.slow
 def test_three_workers_share_one_postgres_study(tmp_path, tiny_manifest, postgres_url):
     space = write_space(tmp_path, trials=6, epochs=2)
-    prepare_data(tmp_path, space, tiny_manifest)
-    workers = start_workers(3, study_cli(space, postgres_url, tiny_manifest), tmp_path)
+    split = prepare_data(tmp_path, space, tiny_manifest)
+    workers = start_workers(3, worker_cli(space, postgres_url, split), tmp_path)
     outputs = [w.communicate(timeout=600) for w in workers]
     assert [w.returncode for w in workers] == [0, 0, 0], outputs
 
@@ -204,8 +221,8 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_others(tmp_path, tiny_manif
     settings = yaml.safe_load(space.read_text())
     settings["pruner"] = {"type": "none"}  # every trial runs all its epochs: a long kill window
     space.write_text(yaml.safe_dump(settings))
-    prepare_data(tmp_path, space, tiny_manifest)
-    args = study_cli(space, postgres_url, tiny_manifest, "--heartbeat", "1", "--grace", "3")
+    split = prepare_data(tmp_path, space, tiny_manifest)
+    args = worker_cli(space, postgres_url, split, "--heartbeat", "1", "--grace", "3")
     workers = start_workers(3, args, tmp_path)
     trials = Trials(postgres_url)
     try:
