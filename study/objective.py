@@ -97,42 +97,50 @@ class Objective:
             },
         )
         curves: dict[str, list[float]] = {}
+        summary: dict[str, Any] = {}
         epochs = trainer.fit()
-        while True:
-            # Ctrl-C may stop training mid-epoch, but never the storage writes below.
-            with self.gate.open():
-                m = next(epochs, None)
-            if m is None:
-                break
-            for key, value in m.as_dict().items():
-                curves.setdefault(key, []).append(value)
-            best = trainer.best()
-            assert best is not None
-            seconds = time.perf_counter() - start
-            b = best.as_dict()
-            set_user_attrs(
-                trial,
-                {
-                    "curves": curves,
-                    "epochs_run": m.epoch,
-                    "seconds": round(seconds, 3),
-                    "images_per_second": sum(curves["images_per_second"]) / m.epoch,
-                    "best_epoch": best.epoch,
-                    "best": b,
-                    # The headline numbers also as flat columns of trials_dataframe().
-                    **{f"best_{k}": b[k] for k in ("val_top1", "val_loss", "train_top1", "gap")},
-                },
-            )
-            trial.report(m.val_top1, step=m.epoch)
-            self.events.on_epoch(trial, m, config.epochs)
-            if m.epoch < config.epochs and trial.should_prune():
-                reason = prune_reason(trial) or "pruned"
-                trial.set_user_attr(PRUNE_REASON_ATTR, reason)
-                if reason.startswith("overfitting"):
-                    # Early stopping: the trial is finished and scored at its best epoch.
-                    trial.set_user_attr("stopped_early", True)
-                    return best.val_top1
-                raise optuna.TrialPruned(reason)
+        try:
+            while True:
+                # Ctrl-C may stop training mid-epoch, but never the storage writes below.
+                with self.gate.open():
+                    m = next(epochs, None)
+                if m is None:
+                    break
+                for key, value in m.as_dict().items():
+                    curves.setdefault(key, []).append(value)
+                best = trainer.best()
+                assert best is not None
+                # One storage write per epoch: the curves, which the pruner reads and which hold
+                # every number below. The summary is written once, when the trial ends.
+                trial.set_user_attr("curves", curves)
+                summary = _summary(curves, best, time.perf_counter() - start)
+                trial.report(m.val_top1, step=m.epoch)
+                self.events.on_epoch(trial, m, config.epochs)
+                if m.epoch < config.epochs and trial.should_prune():
+                    reason = prune_reason(trial) or "pruned"
+                    summary[PRUNE_REASON_ATTR] = reason
+                    if reason.startswith("overfitting"):
+                        # Early stopping: the trial is finished and scored at its best epoch.
+                        summary["stopped_early"] = True
+                        return best.val_top1
+                    raise optuna.TrialPruned(reason)
+        finally:
+            set_user_attrs(trial, summary)  # also when a trial fails or is interrupted
         best = trainer.best()
         assert best is not None
         return best.val_top1
+
+
+def _summary(curves: dict[str, list[float]], best: EpochMetrics, seconds: float) -> dict[str, Any]:
+    """The trial's headline user attrs, from its curves so far and its best epoch."""
+    b = best.as_dict()
+    epochs = len(curves["epoch"])
+    return {
+        "epochs_run": epochs,
+        "seconds": round(seconds, 3),
+        "images_per_second": sum(curves["images_per_second"]) / epochs,
+        "best_epoch": best.epoch,
+        "best": b,
+        # The headline numbers also as flat columns of trials_dataframe().
+        **{f"best_{k}": b[k] for k in ("val_top1", "val_loss", "train_top1", "gap")},
+    }

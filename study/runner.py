@@ -173,7 +173,7 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
             with gate:
                 study.optimize(
                     objective,
-                    timeout=opts.timeout,
+                    timeout=opts.timeout or space.timeout,  # the space's safety net
                     catch=(Exception,),
                     gc_after_trial=False,
                     callbacks=[

@@ -11,6 +11,7 @@ class, image or label is seen in pretraining. The file is our ``best.pt`` format
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,7 +50,7 @@ def pretrain(
     trainer = Trainer(config, checkpoint_dir=work_dir, progress=False)
     yield from trainer.fit()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     shutil.copyfile(work_dir / "best.pt", tmp)
     tmp.replace(out)
     shutil.rmtree(work_dir)

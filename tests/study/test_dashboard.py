@@ -37,6 +37,7 @@ from study.views import (
     study_note,
     trial_note,
 )
+from tests.conftest import default_sigint
 from tests.study.test_runner import storage_url, write_space
 from vitlab.errors import UserError
 
@@ -613,6 +614,7 @@ def test_cli_serves_until_ctrl_c(tmp_path, empty_storage):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         assert server.stdout is not None

@@ -9,6 +9,11 @@ import pytest
 from study.interrupt import InterruptGate
 
 
+@pytest.fixture(autouse=True)
+def _python_sigint(python_sigint):
+    """Every test here starts from Python's own Ctrl-C handler."""
+
+
 def ctrl_c() -> None:
     signal.raise_signal(signal.SIGINT)
 

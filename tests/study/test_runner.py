@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from study.objective import Objective
 from study.runner import Interrupted, RunOptions, run_study
-from tests.conftest import TINY_VIT
+from tests.conftest import TINY_VIT, default_sigint
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -286,6 +286,7 @@ def test_ctrl_c_marks_the_trial_and_says_how_to_resume(tmp_path, tiny_manifest):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         wait_for(lambda: running_with_epochs(tmp_path / "studies.db"))
@@ -313,7 +314,9 @@ def test_a_worker_stops_after_three_failures_in_a_row(in_tmp, tiny_manifest, mon
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 3
 
 
-def test_ctrl_c_during_optunas_own_write_waits_for_it(in_tmp, tiny_manifest, monkeypatch):
+def test_ctrl_c_during_optunas_own_write_waits_for_it(
+    in_tmp, tiny_manifest, monkeypatch, python_sigint
+):
     """The CI flake, made deterministic: Ctrl-C inside Optuna's tell of a finished trial.
 
     Raised there, a KeyboardInterrupt breaks the SQLAlchemy write and Optuna's "Should not
@@ -334,3 +337,24 @@ def test_ctrl_c_during_optunas_own_write_waits_for_it(in_tmp, tiny_manifest, mon
             RunOptions(space=space, data=tiny_manifest, storage=url), out=open(os.devnull, "w")
         )
     assert [t.state for t in load(url).trials] == [TrialState.COMPLETE]
+
+
+@pytest.mark.parametrize(
+    ("space_timeout", "cli_timeout", "expected"),
+    [(900, None, 900), (900, 5, 5), (None, None, None)],
+)
+def test_the_space_timeout_applies_unless_the_cli_gives_one(
+    space_timeout, cli_timeout, expected, in_tmp, tiny_manifest, monkeypatch
+):
+    seen = {}
+    monkeypatch.setattr(optuna.Study, "optimize", lambda self, func, **kw: seen.update(kw))
+    space = write_space(in_tmp, trials=1, epochs=1)
+    raw = yaml.safe_load(space.read_text())
+    if space_timeout:
+        raw["timeout"] = space_timeout
+    space.write_text(yaml.safe_dump(raw))
+    opts = RunOptions(
+        space=space, data=tiny_manifest, storage=storage_url(in_tmp), timeout=cli_timeout
+    )
+    run_study(opts, out=open(os.devnull, "w"))
+    assert seen["timeout"] == expected

@@ -168,3 +168,17 @@ def test_summary_flags_classes_only_in_val_of_a_user_split():
     summary = summarize(Split(tuple(train), tuple(val)))
     assert summary["classes_only_in_val"] == 1
     assert summary["val_train_overlap"] == 1
+
+
+def test_writers_racing_on_one_split_file_never_collide(tmp_path):
+    """Workers starting together all rewrite the split: each write uses a temp file of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vitlab.split import _write_atomic
+
+    target = tmp_path / "train.jsonl"
+    texts = [f"line {i}\n" * 2000 for i in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda t: _write_atomic(target, t), texts * 4))
+    assert target.read_text() in texts
+    assert [p.name for p in tmp_path.iterdir()] == ["train.jsonl"]  # no temp file left behind
