@@ -46,6 +46,17 @@ def tiny_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", TINY_DEMO, progress=False)
 
 
+# A tiny disjoint pretraining set: the demo's shapes and textures in other colours, 12 classes.
+TINY_PRETRAIN = DemoSpec(
+    num_classes=12, max_images=20, mean_images=10.0, singleton_fraction=0.0, hue_offset=0.07, seed=1
+)
+
+
+@pytest.fixture(scope="session")
+def pretrain_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_demo_dataset(tmp_path_factory.mktemp("pre") / "pre", TINY_PRETRAIN, progress=False)
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")

@@ -13,7 +13,6 @@ import yaml
 from study.pretraining import make_weights
 from study.runner import RunOptions, run_study
 from tests.conftest import TINY_VIT
-from vitlab.demo import DemoSpec, make_demo_dataset
 from vitlab.errors import UserError
 
 
@@ -46,24 +45,11 @@ def write_space(folder: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def pretrain_data(tmp_path_factory) -> Path:
-    spec = DemoSpec(
-        num_classes=10,
-        max_images=16,
-        mean_images=8.0,
-        singleton_fraction=0.0,
-        hue_offset=0.07,
-        seed=1,
-    )
-    return make_demo_dataset(tmp_path_factory.mktemp("pre") / "pre", spec, progress=False)
-
-
-def test_make_weights_writes_each_preset_once(tmp_path, pretrain_data, monkeypatch):
+def test_make_weights_writes_each_preset_once(tmp_path, pretrain_manifest, monkeypatch):
     monkeypatch.chdir(tmp_path)
     space = write_space(tmp_path)
     out = io.StringIO()
-    files = make_weights(space, epochs=1, manifest=pretrain_data, out=out)
+    files = make_weights(space, epochs=1, manifest=pretrain_manifest, out=out)
     assert files == {"one": tmp_path / "w/one.pt", "two": tmp_path / "w/two.pt"}
     depth = {
         k: torch.load(f, weights_only=False)["config"]["model_kwargs"]["depth"]
@@ -73,18 +59,18 @@ def test_make_weights_writes_each_preset_once(tmp_path, pretrain_data, monkeypat
     assert "pretraining one" in out.getvalue() and "epoch   1/1" in out.getvalue()
     stamp = files["one"].stat().st_mtime_ns
     again = io.StringIO()
-    assert make_weights(space, epochs=1, manifest=pretrain_data, out=again) == files
+    assert make_weights(space, epochs=1, manifest=pretrain_manifest, out=again) == files
     assert files["one"].stat().st_mtime_ns == stamp
     assert again.getvalue().count("exists (--force to retrain)") == 2
 
 
-def test_make_weights_for_one_model(tmp_path, pretrain_data, monkeypatch):
+def test_make_weights_for_one_model(tmp_path, pretrain_manifest, monkeypatch):
     monkeypatch.chdir(tmp_path)
     files = make_weights(
         write_space(tmp_path),
         models=["two"],
         epochs=1,
-        manifest=pretrain_data,
+        manifest=pretrain_manifest,
         out=io.StringIO(),
     )
     assert list(files) == ["two"] and not (tmp_path / "w/one.pt").exists()
@@ -97,9 +83,9 @@ def test_make_weights_for_one_model(tmp_path, pretrain_data, monkeypatch):
         ({"models": ["three"]}, "pretrained_weights.mine has no model 'three'"),
     ],
 )
-def test_make_weights_errors(kwargs, expected, tmp_path, pretrain_data):
+def test_make_weights_errors(kwargs, expected, tmp_path, pretrain_manifest):
     with pytest.raises(UserError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        make_weights(write_space(tmp_path), manifest=pretrain_data, **kwargs)
+        make_weights(write_space(tmp_path), manifest=pretrain_manifest, **kwargs)
 
 
 def test_run_refuses_a_space_whose_weights_are_missing(tmp_path, tiny_manifest, monkeypatch):
@@ -113,10 +99,10 @@ def test_run_refuses_a_space_whose_weights_are_missing(tmp_path, tiny_manifest, 
     assert not (tmp_path / "results" / "studies.db").exists()  # nothing started
 
 
-def test_run_fine_tunes_from_the_weights(tmp_path, tiny_manifest, pretrain_data, monkeypatch):
+def test_run_fine_tunes_from_the_weights(tmp_path, tiny_manifest, pretrain_manifest, monkeypatch):
     monkeypatch.chdir(tmp_path)
     space = write_space(tmp_path)
-    make_weights(space, epochs=1, manifest=pretrain_data, out=io.StringIO())
+    make_weights(space, epochs=1, manifest=pretrain_manifest, out=io.StringIO())
     study = run_study(
         RunOptions(space=space, data=tiny_manifest, storage=f"sqlite:///{tmp_path}/s.db"),
         out=open(os.devnull, "w"),

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import pytest
 import torch
 
-from vitlab.demo import HUES, DemoSpec, class_names, make_demo_dataset
+from vitlab.demo import HUES, DemoSpec, class_names
 from vitlab.models import create_model
 from vitlab.pretrain import PRETRAIN_SPEC, hue_bands, pretrain, pretrain_config
 from vitlab.train import Trainer
@@ -46,19 +44,6 @@ def make_spec_image(spec: DemoSpec):
     from vitlab.demo import render_image
 
     return render_image(3, np.random.default_rng([0, 3, 0]), spec)
-
-
-@pytest.fixture(scope="module")
-def pretrain_manifest(tmp_path_factory) -> Path:
-    spec = DemoSpec(
-        num_classes=12,
-        max_images=20,
-        mean_images=10.0,
-        singleton_fraction=0.0,
-        hue_offset=0.07,
-        seed=1,
-    )
-    return make_demo_dataset(tmp_path_factory.mktemp("pre") / "pre", spec, progress=False)
 
 
 def test_pretrain_writes_the_best_epoch_and_a_new_head_loads_it(
