@@ -120,7 +120,3 @@ def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
                 raise
             time.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
-
-
-def dashboard_command(url: str) -> str:
-    return f"optuna-dashboard {url}"

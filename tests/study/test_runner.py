@@ -358,3 +358,24 @@ def test_the_space_timeout_applies_unless_the_cli_gives_one(
     )
     run_study(opts, out=open(os.devnull, "w"))
     assert seen["timeout"] == expected
+
+
+def test_one_user_attr_write_per_epoch_and_the_summary_once(in_tmp, tiny_manifest, monkeypatch):
+    """Storage overhead: each epoch writes only the curves; the summary is written at the end."""
+    writes: list[str] = []
+    original = RDBStorage.set_trial_user_attr
+
+    def counted(self, trial_id, key, value):
+        writes.append(key)
+        return original(self, trial_id, key, value)
+
+    monkeypatch.setattr(RDBStorage, "set_trial_user_attr", counted)
+    space = write_space(in_tmp, trials=1, epochs=3, gap_threshold=None)
+    study = run_study(
+        RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)),
+        out=open(os.devnull, "w"),
+    )
+    trial = study.trials[0]
+    assert writes.count("curves") == trial.user_attrs["epochs_run"]
+    for key in ("epochs_run", "best_val_top1", "best", "seconds"):
+        assert writes.count(key) == 1, key
