@@ -7,6 +7,11 @@ Each species is a combination of attributes that are learnable from the pixels -
 shape, genus = shape + hue band, species = genus + texture -- drawn with plenty of nuisance
 variation (position, scale, rotation, colour jitter, cluttered background, distractors, noise)
 so that a big model can memorise the training images while generalising needs invariance.
+
+Like crowd-sourced species photos, a fraction of the labels is wrong (``label_noise``): that image
+is labelled as a uniformly drawn other species, in every split (see :func:`noisy_labels`). Memorising those labels is what
+costs a big unregularised model val accuracy here, as in the seed's data; the manifest keeps the
+species actually drawn in a ``drawn`` field, for audits (training reads only ``label``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from PIL import Image
 from vitlab.errors import UserError
 
 DEMO_ROOT = Path("data/demo")
-FORMAT_VERSION = 1  # bump whenever rendering or the manifest changes: stale stamps regenerate
+FORMAT_VERSION = 2  # bump whenever rendering or the manifest changes: stale stamps regenerate
 
 # (family name, genus stem) per shape; the order is the shape index.
 SHAPES = [
@@ -62,6 +67,8 @@ class DemoSpec:
     # Shifts every hue band. Half the band spacing (0.07) gives 200 classes that share shapes and
     # textures with the demo but none of its colours: a disjoint set to pretrain on.
     hue_offset: float = 0.0
+    # Fraction of images labelled as a uniformly drawn other species (see noisy_labels).
+    label_noise: float = 0.2
 
     def __post_init__(self) -> None:
         if not 1 <= self.num_classes <= MAX_CLASSES:
@@ -70,6 +77,8 @@ class DemoSpec:
             raise ValueError(f"image_size must be >= 16, got {self.image_size}")
         if not 0.0 <= self.singleton_fraction < 1.0:
             raise ValueError(f"singleton_fraction must be in [0, 1), got {self.singleton_fraction}")
+        if not 0.0 <= self.label_noise < 1.0:
+            raise ValueError(f"label_noise must be in [0, 1), got {self.label_noise}")
         if self.max_images < 2:
             raise ValueError(f"max_images must be >= 2, got {self.max_images}")
 
@@ -119,6 +128,28 @@ def class_counts(spec: DemoSpec) -> list[int]:
     for rank, cls in enumerate(order):
         counts[int(cls)] = by_rank[rank]
     return counts
+
+
+def noisy_labels(spec: DemoSpec) -> list[list[int]]:
+    """The class each image is labelled with, per drawn class (pure and deterministic).
+
+    With probability ``spec.label_noise`` an image is labelled with another class drawn
+    uniformly from the species list (a wrong pick from the list, or a scraping error); each image
+    has its own RNG stream. Every class then holds a few foreign images, so in the tail, where a
+    species has one to three images of its own, a model that memorises its labels learns noise.
+    """
+    out = []
+    for c, count in enumerate(class_counts(spec)):
+        labels = []
+        for i in range(count):
+            rng = np.random.default_rng([spec.seed, c, i, 0x4E015E])
+            if spec.num_classes > 1 and rng.uniform() < spec.label_noise:
+                other = int(rng.integers(spec.num_classes - 1))
+                labels.append(other + (other >= c))  # any class but c, uniformly
+            else:
+                labels.append(c)
+        out.append(labels)
+    return out
 
 
 def _hsv(h: float, s: float, v: float) -> np.ndarray:
@@ -225,16 +256,18 @@ def _is_current(root: Path, spec: DemoSpec) -> bool:
 def _write(tmp: Path, spec: DemoSpec) -> int:
     """Render every image into ``tmp`` and write the manifest, then the stamp (last)."""
     lines = []
+    labels = noisy_labels(spec)
     for c, count in enumerate(class_counts(spec)):
         (tmp / "images" / f"{c:04d}").mkdir(parents=True)
-        names = class_names(c, spec.hue_offset)
+        drawn = class_names(c, spec.hue_offset)["label"]
         for i in range(count):
             # One RNG per image: output is independent of generation order.
             arr = render_image(c, np.random.default_rng([spec.seed, c, i]), spec)
             rel = f"images/{c:04d}/{i:06d}.png"
             # Fixed options and no metadata: byte-identical PNGs across runs.
             Image.fromarray(arr).save(tmp / rel, format="PNG", compress_level=6)
-            lines.append(json.dumps({"path": rel, **names}))
+            names = class_names(labels[c][i], spec.hue_offset)
+            lines.append(json.dumps({"path": rel, **names, "drawn": drawn}))
     (tmp / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     (tmp / "demo.json").write_text(json.dumps(_stamp(spec), indent=2, sort_keys=True) + "\n")
     return len(lines)

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from study.space import ParamSpec, SearchSpace, SpaceError, list_spaces, load_space
-from vitlab.augment import DEFAULT_LADDER
+from vitlab.augment import DEFAULT_LADDER, aug_params
 from vitlab.config import DataConfig, TrainConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -94,7 +94,11 @@ def test_demo_space_is_a_cpu_study_of_shrunk_vits_on_the_demo_data() -> None:
     config = space.train_config(space.baseline)
     assert config.image_size == 32 and config.model == "vit_tiny_patch16_224"
     assert config.model_kwargs == space.models["vit_mini"]["kwargs"]
-    assert space.aug_ladder == DEFAULT_LADDER
+    # The demo's own ladder: the seed's jitter and erasing at s = 0.5, crops only above it.
+    assert space.aug_ladder != DEFAULT_LADDER
+    seed_point = aug_params(0.5, space.aug_ladder)
+    assert (seed_point.color_jitter, seed_point.erase_prob) == (0.4, 0.25)
+    assert seed_point.crop_scale_min == 1.0 and aug_params(1.0, space.aug_ladder).crop_scale_min < 1
     assert space.baseline == {
         "model": "vit_mini",
         "weight_decay": 0.01,

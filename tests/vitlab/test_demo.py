@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from vitlab import demo
-from vitlab.demo import DemoSpec, class_attributes, class_counts, make_demo_dataset, render_image
+from vitlab.demo import (
+    DemoSpec,
+    class_attributes,
+    class_counts,
+    make_demo_dataset,
+    noisy_labels,
+    render_image,
+)
 from vitlab.errors import UserError
 
 SMALL = DemoSpec(num_classes=24, max_images=12, mean_images=4.0)
@@ -109,11 +116,47 @@ def test_seed_shuffles_which_classes_are_in_the_tail() -> None:
         {"image_size": 8},
         {"singleton_fraction": 1.0},
         {"max_images": 1},
+        {"label_noise": 1.0},
+        {"label_noise": -0.1},
     ],
 )
 def test_bad_spec_is_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         DemoSpec(**kwargs)
+
+
+# --- label noise -----------------------------------------------------------------------------
+
+
+def test_no_label_noise_labels_every_image_as_drawn() -> None:
+    spec = DemoSpec(label_noise=0.0)
+    assert noisy_labels(spec) == [[c] * n for c, n in enumerate(class_counts(spec))]
+
+
+@pytest.mark.parametrize(("noise", "low", "high"), [(0.1, 0.08, 0.12), (0.2, 0.18, 0.23)])
+def test_label_noise_rate_and_targets(noise: float, low: float, high: float) -> None:
+    spec = DemoSpec(label_noise=noise)
+    counts, labels = class_counts(spec), noisy_labels(spec)
+    assert [len(x) for x in labels] == counts
+    wrong = [(c, y) for c, ys in enumerate(labels) for y in ys if y != c]
+    assert low <= len(wrong) / sum(counts) <= high
+    # Wrong labels are drawn uniformly, whatever the class's size: the 20 biggest classes (10 %)
+    # get about 10 % of them (in proportion to size they would get over 40 %).
+    head = set(np.argsort(counts)[-20:].tolist())
+    assert sum(y in head for _, y in wrong) / len(wrong) < 0.2
+    assert len({y for _, y in wrong}) >= 0.5 * min(len(wrong), spec.num_classes)
+    assert noisy_labels(spec) == labels  # pure: the same spec, the same labels
+
+
+def test_label_noise_floods_the_tail_with_foreign_images() -> None:
+    # Why the demo overfits: a species with one or two images of its own also holds a few
+    # random foreign ones, and memorising those is learning noise.
+    spec = DemoSpec()
+    counts, labels = class_counts(spec), noisy_labels(spec)
+    received = Counter(y for c, ys in enumerate(labels) for y in ys if y != c)
+    tail = [c for c, n in enumerate(counts) if n <= 2]
+    own = sum(sum(y == c for y in labels[c]) for c in tail)
+    assert sum(received[c] for c in tail) > own
 
 
 # --- the generated files ---------------------------------------------------------------------
@@ -123,17 +166,22 @@ def test_manifest_rows_and_images(default_demo: Path) -> None:
     rows = _rows(default_demo)
     assert len(rows) == sum(class_counts(DemoSpec()))
     for row in rows:
-        assert set(row) == {"path", "label", "genus", "family"}
+        assert set(row) == {"path", "label", "genus", "family", "drawn"}
         with Image.open(default_demo.parent / row["path"]) as im:
             assert (im.format, im.mode, im.size) == ("PNG", "RGB", (40, 40))
-    # Taxonomy: 200 species in 40 genera in 8 families, each level nested in the next.
-    assert len({r["label"] for r in rows}) == 200
-    assert len({(r["label"], r["genus"], r["family"]) for r in rows}) == 200
+    # Taxonomy: 200 species drawn, in 40 genera in 8 families, each level nested in the next.
+    assert len({r["drawn"] for r in rows}) == 200
+    labelled = {(r["label"], r["genus"], r["family"]) for r in rows}
+    assert len(labelled) == len({r["label"] for r in rows}) >= 180
     assert len({r["genus"] for r in rows}) == 40
     assert len({(r["genus"], r["family"]) for r in rows}) == 40
     assert len({r["family"] for r in rows}) == 8
-    sizes = Counter(r["label"] for r in rows)
+    sizes = Counter(r["drawn"] for r in rows)
     assert sorted(sizes.values()) == sorted(class_counts(DemoSpec()))
+    # The labels are noisy_labels(), image by image.
+    names = {c: demo.class_names(c)["label"] for c in range(200)}
+    expected = [names[y] for ys in noisy_labels(DemoSpec()) for y in ys]
+    assert [r["label"] for r in rows] == expected
     stamp = json.loads((default_demo.parent / "demo.json").read_text())
     assert stamp["spec"]["num_classes"] == 200 and "format_version" in stamp
 
@@ -213,8 +261,8 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> None:
 
 def test_classes_are_learnable_but_not_memorisable_copies(default_demo: Path) -> None:
     rows = _rows(default_demo)
-    labels = sorted({r["label"] for r in rows})
-    y = np.array([labels.index(r["label"]) for r in rows])
+    labels = sorted({r["drawn"] for r in rows})  # the signal in the pixels, without label noise
+    y = np.array([labels.index(r["drawn"]) for r in rows])
     imgs = np.stack([np.asarray(Image.open(default_demo.parent / r["path"])) for r in rows])
     x = imgs.astype(np.float32).reshape(len(rows), 8, 5, 8, 5, 3).mean((2, 4)) / 255.0
     x = x.reshape(len(rows), -1)  # 8x8x3 downsampled pixels
