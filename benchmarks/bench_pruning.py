@@ -1,6 +1,6 @@
 """Benchmark: what the overfitting pruner saves, and what it costs, on a search space.
 
-    python benchmarks/bench_pruning.py [--space search_spaces/demo.yaml] [--trials 12]
+    python benchmarks/bench_pruning.py [--space search_spaces/demo.yaml] [--trials N]
 
 Runs the same space twice in one process, with the same dataset, training seed and sampler seed
 (the baseline first in both): once with the space's pruner, once with Optuna's NopPruner. Prints
@@ -47,9 +47,11 @@ def run(space_path: Path, trials: int, prune: bool) -> tuple[int, int, float, fl
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--space", type=Path, default=Path("search_spaces/demo.yaml"))
-    p.add_argument("--trials", type=int, default=12)
+    p.add_argument("--trials", type=int, default=None, help="default: the space's trials")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.trials is None:
+        args.trials = load_space(args.space).trials or 12
     pruned = run(args.space, args.trials, prune=True)
     full = run(args.space, args.trials, prune=False)
     for name, (epochs, planned, best, seconds) in (("with pruner", pruned), ("no pruning", full)):

@@ -216,6 +216,12 @@ def describe_pruning(pruner: BasePruner, study: Study, trial: FrozenTrial) -> st
     if isinstance(pruner, HyperbandPruner | SuccessiveHalvingPruner):
         return f"not promoted by successive halving at epoch {step} (val top-1 {latest:.3f})"
     if isinstance(pruner, ThresholdPruner):
+        # Optuna keeps the bounds private; the text still reads without them.
+        lower, upper = getattr(pruner, "_lower", -math.inf), getattr(pruner, "_upper", math.inf)
+        if latest < lower:
+            return f"val top-1 {latest:.3f} below the floor {lower:g} at epoch {step}"
+        if latest > upper:
+            return f"val top-1 {latest:.3f} above the ceiling {upper:g} at epoch {step}"
         return f"val top-1 {latest:.3f} outside the threshold at epoch {step}"
     return f"pruned by {type(pruner).__name__} at epoch {step} (val top-1 {latest:.3f})"
 

@@ -8,10 +8,11 @@ shape, genus = shape + hue band, species = genus + texture -- drawn with plenty 
 variation (position, scale, rotation, colour jitter, cluttered background, distractors, noise)
 so that a big model can memorise the training images while generalising needs invariance.
 
-Like crowd-sourced species photos, a fraction of the labels is wrong (``label_noise``): that image
-is labelled as a uniformly drawn other species, in every split (see :func:`noisy_labels`). Memorising those labels is what
-costs a big unregularised model val accuracy here, as in the seed's data; the manifest keeps the
-species actually drawn in a ``drawn`` field, for audits (training reads only ``label``).
+Like crowd-sourced species photos, a fraction of the labels is wrong (``label_noise``): such an
+image is labelled as a uniformly drawn other species, in every split (see :func:`noisy_labels`).
+Memorising those labels is what costs a big unregularised model val accuracy here, as in the
+seed's data; the manifest keeps the species actually drawn in a ``drawn`` field, for audits
+(training reads only ``label``).
 """
 
 from __future__ import annotations

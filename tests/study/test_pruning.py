@@ -252,6 +252,26 @@ def test_rules_ignore_direction_and_the_wrapped_median_follows_it():
     assert run_trial(study, make_curves(U_LOSS, [0.1] * 10, SMALL_GAP)) == 8  # val loss rule
 
 
+@pytest.mark.parametrize(
+    ("top1", "pruned_at", "reason"),
+    [
+        ([0.05] * 10, 3, "val top-1 0.050 below the floor 0.15 at epoch 3"),  # not learning
+        ([0.10, 0.12] + [0.30] * 8, None, None),  # under the floor only during warm-up
+        ([0.3] * 5 + [0.1] * 5, 6, "val top-1 0.100 below the floor 0.15 at epoch 6"),
+        ([0.3, 0.35, 0.95] + [0.4] * 7, 3, "val top-1 0.950 above the ceiling 0.9 at epoch 3"),
+    ],
+)
+def test_wrapped_threshold_floor_with_its_reason(
+    top1: list[float], pruned_at: int | None, reason: str | None
+) -> None:
+    # The demo space's wrapped pruner: a fixed floor, blind to other trials.
+    pruner = OverfittingPruner(wrapped=ThresholdPruner(lower=0.15, upper=0.9, n_warmup_steps=3))
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    reasons: list = []
+    assert run_trial(study, make_curves(FALLING_LOSS, top1, SMALL_GAP), reasons) == pruned_at
+    assert reasons == ([reason] if reason else [])
+
+
 def test_reason_repeats_a_stateful_wrapped_decision():
     # Hyperband records rung state as it decides: asked again it could answer otherwise.
     pruner = OverfittingPruner(
