@@ -142,8 +142,11 @@ def overfitting_reason(curves: Mapping[str, Sequence[float]], rule: OverfitRule)
         return None
     labelled = epochs and len(epochs) == len(top1) and math.isfinite(epochs[at])
     epoch = int(epochs[at]) if labelled else at + 1
+    # With min_delta, "flat" allows small gains: say so, or a later, slightly higher best epoch
+    # reads as a contradiction.
+    flat = "flat" if delta == 0 else f"no more than {delta:g} above its best"
     return (
-        f"overfitting: gap {gap[-1]:.2f} > {threshold:.2f} and val top-1 flat for {p} epochs"
+        f"overfitting: gap {gap[-1]:.2f} > {threshold:.2f} and val top-1 {flat} for {p} epochs"
         f" (best {best:.3f} at epoch {epoch})"
     )
 

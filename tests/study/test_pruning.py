@@ -216,6 +216,13 @@ def test_reason_texts_carry_the_numbers():
     assert gap == (
         "overfitting: gap 0.50 > 0.30 and val top-1 flat for 3 epochs (best 0.350 at epoch 4)"
     )
+    # With min_delta, small gains still count as flat, and the text says how small.
+    creeping = [0.30, 0.33, 0.35, 0.36, 0.37, 0.36, 0.37]
+    lenient = OverfitRule(min_delta=0.02)
+    assert overfitting_reason(make_curves(FALLING_LOSS[:7], creeping, BIG_GAP[:7]), lenient) == (
+        "overfitting: gap 0.50 > 0.30 and val top-1 no more than 0.02 above its best for 3 epochs"
+        " (best 0.360 at epoch 4)"
+    )
     # The epoch label comes from the curves' own epoch numbers when they have them.
     shifted = make_curves(FALLING_LOSS[:7], FLAT_TOP1[:7], BIG_GAP[:7])
     shifted["epoch"] = [e + 10 for e in shifted["epoch"]]
