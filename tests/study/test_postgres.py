@@ -267,13 +267,17 @@ def _open_together(url: str, barrier: Barrier, errors: Queue) -> None:
         errors.put(str(e))
 
 
+def _backend_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh database of ``backend``: the session's PostgreSQL server, or a SQLite file."""
+    if backend == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_workers_opening_an_empty_database_together_all_get_the_storage(backend, request, tmp_path):
     """Simultaneous CREATE TABLE fails for all but one worker; open_storage tries again."""
-    if backend == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'studies.db'}"
+    url = _backend_url(backend, request, tmp_path)
     context = multiprocessing.get_context("fork")  # the children need nothing but open_storage
     barrier, errors = context.Barrier(6), context.Queue()
     processes = [
@@ -298,10 +302,7 @@ def _hold_lock(url: str, barrier: Barrier, spans: Queue) -> None:
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
 def test_exclusive_lets_one_worker_at_a_time_into_the_block(backend, request, tmp_path):
-    if backend == "postgresql":
-        url = request.getfixturevalue("postgres_url")
-    else:
-        url = f"sqlite:///{tmp_path / 'studies.db'}"
+    url = _backend_url(backend, request, tmp_path)
     open_storage(url, heartbeat=False)  # the tables first: this test is about the lock
     context = multiprocessing.get_context("fork")
     barrier, spans = context.Barrier(3), context.Queue()
