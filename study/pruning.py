@@ -42,6 +42,8 @@ from optuna.pruners import (
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from study.anyof import AnyOfPruner
+
 PRUNE_REASON_ATTR = "prune_reason"
 DEFAULT_PRUNER_SETTINGS: Mapping[str, Any] = {
     "type": "overfitting",
@@ -201,6 +203,10 @@ class OverfittingPruner(BasePruner):
 
 def describe_pruning(pruner: BasePruner, study: Study, trial: FrozenTrial) -> str:
     """A text for a trial that ``pruner`` prunes at its latest step (for pruners without one)."""
+    if isinstance(pruner, AnyOfPruner):
+        member = pruner.deciding(study, trial)
+        if member is not None:
+            return describe_pruning(member, study, trial)
     step = trial.last_step
     values = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
     latest = trial.intermediate_values.get(step, math.nan) if step is not None else math.nan
@@ -256,6 +262,7 @@ _TYPES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
     ),
     "patient": (PatientPruner, ("patience", "min_delta", "wrapped"), ("patience",)),
     "threshold": (ThresholdPruner, ("lower", "upper", "n_warmup_steps", "interval_steps"), ()),
+    "any": (AnyOfPruner, ("pruners",), ("pruners",)),
     "nop": (NopPruner, (), ()),
 }
 _ALIASES = {"none": "nop"}
@@ -285,6 +292,12 @@ def _build(settings: Any, where: str) -> BasePruner:
     for key in required:
         if key not in kwargs:
             raise ValueError(f"{where}: type {kind!r} needs {key!r}")
+    if kind == "any":
+        members = kwargs["pruners"]
+        if not isinstance(members, list) or not members:
+            got = f"got {members!r}"
+            raise ValueError(f"{where}.pruners: expected a non-empty list of pruners, {got}")
+        kwargs["pruners"] = [_build(m, f"{where}.pruners[{i}]") for i, m in enumerate(members)]
     if "wrapped" in keys:
         inner = kwargs.pop("wrapped", None)
         inner = None if inner is None else _build(inner, f"{where}.wrapped")
