@@ -12,7 +12,7 @@ including trials stopped early). Target: >= 40 % of epochs saved with the best w
 The figures are also printed for the first N trials, N = the space's own ``trials`` (the demo's
 5): a seeded sampler proposes the same first N trials whatever the study's length, so that prefix
 *is* the short study. A pruner has little to do in 5 trials (its median needs 3 finished ones),
-which is why the default is 12. Slow on a CPU: two full studies (~25 minutes for the demo).
+which is why the default is 12. Slow on a CPU: two full studies (~30 minutes for the demo).
 """
 
 from __future__ import annotations
