@@ -108,7 +108,9 @@ def bench_space(source: Path, folder: Path, epochs: int | None) -> Path:
     """A copy of the space in ``folder``, with fewer epochs when asked."""
     import yaml
 
-    settings = yaml.safe_load(source.read_text())
+    from vitlab.yamlfile import read_yaml
+
+    settings = read_yaml(source)
     if epochs is not None:
         settings["fixed"]["epochs"] = epochs
     settings.pop("timeout", None)  # the trial count ends the study, never the safety net
@@ -131,9 +133,9 @@ def absolute_paths(value: Any, base: Path) -> Any:
 def run_workers(
     space: Path, split: Path, url: str, trials: int, workers: int, folder: Path
 ) -> dict[str, Any]:
-    import yaml
+    from vitlab.yamlfile import read_yaml
 
-    study_name = yaml.safe_load(space.read_text()).get("name", space.stem)
+    study_name = read_yaml(space).get("name", space.stem)
     stats = [folder / f"worker{i}.json" for i in range(workers)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     command = [sys.executable, __file__, "--worker", str(space), str(split), url, str(trials)]

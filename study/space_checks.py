@@ -6,14 +6,12 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
-import re
 import typing
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from vitlab import yamlfile
 from vitlab.config import TrainConfig
 from vitlab.errors import UserError
 from vitlab.models import ModelError, check_model_name
@@ -72,30 +70,9 @@ def hint(key: object, known: Iterable[str]) -> str:
     return f"; did you mean {', '.join(close)}?" if close else ""
 
 
-# YAML 1.1 reads 1e-3 as a string (it wants 1.0e-3); search spaces are full of such numbers.
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def read_yaml(path: Path) -> dict[str, Any]:
     """The top-level mapping of ``path``; SpaceError if missing, malformed or not a mapping."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpaceError(f"{path}: no such search-space file") from None
-    except (IsADirectoryError, UnicodeDecodeError) as e:
-        raise SpaceError(f"{path}: cannot read ({e})") from None
-    try:
-        raw = yaml.load(text, Loader=_Loader)  # safe: _Loader is a SafeLoader
-    except yaml.YAMLError as e:
-        raise SpaceError(f"{path}: not valid YAML ({' '.join(str(e).split())})") from None
+    raw = yamlfile.read_yaml(path, SpaceError, "search-space file")
     if not isinstance(raw, Mapping):
         raise SpaceError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
     return dict(raw)

@@ -21,6 +21,7 @@ import yaml
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.errors import UserError
 from vitlab.models import check_model_name
+from vitlab.yamlfile import read_yaml
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -150,12 +151,7 @@ def from_mapping(cls: type, values: Mapping[str, Any], where: str) -> Any:
 def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
     """Read a training YAML file (unknown keys and bad values name the file and the key)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    raw = read_yaml(path, ConfigError) or {}
     if overrides:
         raw = {**raw, **overrides}
     config = from_mapping(TrainConfig, raw, str(path))

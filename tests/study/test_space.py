@@ -16,7 +16,7 @@ import yaml
 
 from study.space import ParamSpec, SearchSpace, SpaceError, list_spaces, load_space
 from vitlab.augment import DEFAULT_LADDER, aug_params
-from vitlab.config import DataConfig, TrainConfig
+from vitlab.config import ConfigError, DataConfig, TrainConfig, load_train_config
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = {name: REPO / "search_spaces" / f"{name}.yaml" for name in ("demo", "vit_regularization")}
@@ -463,3 +463,49 @@ def test_space_error_is_a_user_error() -> None:
 
     assert issubclass(SpaceError, UserError)
     assert SearchSpace.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+# Nine levels of nine aliases would be 9**9 strings; three levels here keep the pre-fix run small.
+ALIAS_BOMB = """\
+models:
+  small:
+    name: vit_tiny_patch16_224
+    kwargs:
+      a: &a [x, x, x, x, x, x, x, x, x]
+      b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+      c: [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+params:
+  model: {type: categorical, choices: [small]}
+baseline: {model: small}
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("space", ALIAS_BOMB, "line 5: YAML anchors and aliases are not allowed (anchor &a)"),
+        (
+            "space",
+            "name: x\ndescription: *d\n",
+            "line 2: YAML anchors and aliases are not allowed (alias *d)",
+        ),
+        (
+            "config",
+            "lr: &lr 0.1\nmin_lr: *lr\n",
+            "line 1: YAML anchors and aliases are not allowed (anchor &lr)",
+        ),
+        (
+            "config",
+            "model_kwargs:\n  <<: *base\n",
+            "line 2: YAML anchors and aliases are not allowed (alias *base)",
+        ),
+    ],
+    ids=["alias bomb in a preset", "alias in a space", "anchor in a config", "merge key"],
+)
+def test_yaml_anchors_and_aliases_are_refused(kind: str, text: str, expected: str, tmp_path):
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text)
+    error = SpaceError if kind == "space" else ConfigError
+    with pytest.raises(error) as info:
+        load_space(path) if kind == "space" else load_train_config(path)
+    assert str(info.value) == f"{path}, {expected}: write the values out"

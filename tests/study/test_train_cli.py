@@ -14,6 +14,7 @@ import yaml
 
 from study.training import train_config_file
 from tests.conftest import TINY_VIT
+from vitlab.config import load_train_config
 from vitlab.train import Trainer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,3 +113,19 @@ def test_bad_config_is_one_clear_line(tmp_path, content, message):
     )
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("lr: 1e-3\n", "lr", 0.001),
+        ("min_lr: 2E-7\n", "min_lr", 2e-7),
+        ("weight_decay: +5e-2\n", "weight_decay", 0.05),
+        ("grad_clip: 1e+1\n", "grad_clip", 10.0),
+        ("lr: 1.0e-3\n", "lr", 0.001),
+    ],
+)
+def test_train_config_reads_exponents_as_spaces_do(tmp_path, text, key, value):
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    assert getattr(load_train_config(path), key) == value
