@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from timm.loss import SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
+from vitlab import checkpoint
 from vitlab.augment import BatchAugment, aug_params, eval_batch
 from vitlab.config import TrainConfig, to_dict
 from vitlab.dataset import Dataset, Part, load_dataset
@@ -32,7 +32,8 @@ from vitlab.device import DeviceSetup, setup_device
 from vitlab.errors import UserError
 from vitlab.models import count_parameters, create_model, data_config
 
-CHECKPOINT_VERSION = 1
+# What a last.pt must hold to resume from.
+RESUME_KEYS = ("config", "epochs_done", "model", "optimizer", "scheduler", "history")
 
 
 class TrainingError(UserError):
@@ -305,7 +306,7 @@ class Trainer:
         assert d is not None
         d.mkdir(parents=True, exist_ok=True)
         state = {
-            "version": CHECKPOINT_VERSION,
+            "version": checkpoint.CHECKPOINT_VERSION,
             "config": to_dict(self.config),
             "epochs_done": epochs_done,
             "model": self.device.unwrap(self.model).state_dict(),
@@ -314,9 +315,9 @@ class Trainer:
             "history": [m.as_dict() for m in self.history],
             "classes": list(self.dataset.classes),
         }
-        _atomic_save(state, d / "last.pt")
+        checkpoint.save(state, d / "last.pt")
         if self.best() is self.history[-1]:
-            _atomic_save(
+            checkpoint.save(
                 {k: state[k] for k in ("version", "config", "model", "classes")}
                 | {"metrics": self.history[-1].as_dict()},
                 d / "best.pt",
@@ -326,17 +327,25 @@ class Trainer:
         path = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         if path is None or not path.exists():
             return 0
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("config") != to_dict(self.config):
+        state = checkpoint.load(path, RESUME_KEYS)
+        changes = checkpoint.config_changes(state["config"], to_dict(self.config))
+        if changes:
             raise TrainingError(
-                f"{path} was written by another configuration; use another "
-                "--checkpoint-dir or delete it to start over"
+                f"{path} was written by another configuration ({', '.join(changes)}); use "
+                "another --checkpoint-dir or delete it to start over"
             )
-        self.device.unwrap(self.model).load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.history = [EpochMetrics(**m) for m in state["history"]]
-        return int(state["epochs_done"])
+        try:
+            self.device.unwrap(self.model).load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            history = [EpochMetrics(**m) for m in state["history"]]
+            epochs_done = int(state["epochs_done"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            # Same configuration, other contents: the dataset's classes changed, or a foreign file.
+            problem = " ".join(str(e).split())[:200]
+            raise checkpoint.unusable(path, f"{type(e).__name__}: {problem}") from None
+        self.history = history
+        return epochs_done
 
 
 def fit(
@@ -348,12 +357,6 @@ def fit(
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
-
-
-def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # one per process: no shared temp
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from vitlab.checkpoint import CHECKPOINT_VERSION, check_plain, save
 from vitlab.config import TrainConfig
 from vitlab.dataset import load_dataset
 from vitlab.errors import UserError
@@ -72,6 +74,67 @@ def test_resume_refuses_another_configuration(tiny_config, tmp_path):
     next(Trainer(tiny_config, checkpoint_dir=tmp_path, progress=False).fit())
     with pytest.raises(TrainingError, match="another configuration"):
         Trainer(dataclasses.replace(tiny_config, lr=0.1), checkpoint_dir=tmp_path, progress=False)
+
+
+class CreatesAFile:
+    """A real pickle payload: unpickling it calls ``open(marker, "w")``, which creates a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def truncated(path: Path) -> None:
+    torch.save({"version": CHECKPOINT_VERSION, "model": {"w": torch.zeros(1000)}}, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize(
+    ("write", "problem"),
+    [
+        (
+            lambda p: torch.save(
+                {"version": CHECKPOINT_VERSION, "config": CreatesAFile(p.with_name("pwned"))}, p
+            ),
+            "not plain tensors and numbers, so it was not loaded",
+        ),
+        (lambda p: p.write_bytes(b""), "damaged or not a checkpoint: EOFError"),
+        (truncated, "damaged or not a checkpoint: RuntimeError"),
+        (lambda p: p.write_text("not a checkpoint\n"), "not plain tensors and numbers"),
+        (lambda p: torch.save(torch.zeros(3), p), "not a checkpoint of this program"),
+        (lambda p: torch.save({"version": 0, "config": {}}, p), "checkpoint format 0, this"),
+        (lambda p: torch.save({"version": CHECKPOINT_VERSION}, p), "no config, epochs_done"),
+    ],
+    ids=[
+        "crafted pickle",
+        "zero bytes",
+        "truncated",
+        "foreign text",
+        "a bare tensor",
+        "old",
+        "keys",
+    ],
+)
+def test_an_unusable_last_pt_runs_no_code_and_says_delete_it(tiny_config, tmp_path, write, problem):
+    last = tmp_path / "last.pt"
+    write(last)
+    with pytest.raises(UserError) as info:
+        Trainer(tiny_config, checkpoint_dir=tmp_path, progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{last}: cannot resume from it (") and "\n" not in message
+    assert problem in message and message.endswith("; delete it to start over")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_checkpoints_hold_only_plain_data(tiny_config, tmp_path):
+    config = dataclasses.replace(tiny_config, epochs=1, layer_decay=0.75, grad_clip=1.0)
+    list(Trainer(config, checkpoint_dir=tmp_path, progress=False).fit())
+    for name in ("last.pt", "best.pt"):
+        check_plain(torch.load(tmp_path / name, map_location="cpu", weights_only=True), name)
+    with pytest.raises(TypeError, match=r"checkpoint\['where'\] is a PosixPath"):
+        save({"where": tmp_path}, tmp_path / "other.pt")
 
 
 @pytest.mark.parametrize("min_images", [3, 8])
