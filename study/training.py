@@ -51,10 +51,10 @@ def train_config_file(
     run_dir = TRAIN_ROOT / config_path.stem
     metrics_out = metrics_out or run_dir / "metrics.jsonl"
     checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"
-    metrics_out.parent.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, checkpoint_dir / "config.resolved.yaml")
-
+    # The Trainer refuses a last.pt of another configuration: nothing is written before that.
     trainer = Trainer(config, checkpoint_dir=checkpoint_dir)
+    dump_yaml(config, checkpoint_dir / "config.resolved.yaml")
+    metrics_out.parent.mkdir(parents=True, exist_ok=True)
     print(
         f"model {config.model}: {trainer.num_params:,} parameters on {trainer.device.device}; "
         f"{len(trainer.train_part):,} train images of {len(trainer.class_filter.kept):,} "

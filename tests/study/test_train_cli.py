@@ -15,7 +15,7 @@ import yaml
 from study.training import train_config_file
 from tests.conftest import TINY_VIT
 from vitlab.config import load_train_config
-from vitlab.train import Trainer
+from vitlab.train import Trainer, TrainingError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,3 +129,20 @@ def test_train_config_reads_exponents_as_spaces_do(tmp_path, text, key, value):
     path = tmp_path / "run.yaml"
     path.write_text(text)
     assert getattr(load_train_config(path), key) == value
+
+
+def test_a_changed_config_is_refused_before_anything_is_written(config_file, tmp_path):
+    ckpt, metrics = tmp_path / "ckpt", tmp_path / "m.jsonl"
+    settings = yaml.safe_load(config_file.read_text()) | {"epochs": 1, "lr": 0.002}
+    config_file.write_text(yaml.safe_dump(settings))
+    train_config_file(config_file, metrics_out=metrics, checkpoint_dir=ckpt, out=io.StringIO())
+    resolved, measured = (ckpt / "config.resolved.yaml").read_text(), metrics.read_text()
+    config_file.write_text(yaml.safe_dump(settings | {"lr": 0.001, "label_smoothing": 0.0}))
+    with pytest.raises(TrainingError) as info:
+        train_config_file(config_file, metrics_out=metrics, checkpoint_dir=ckpt, out=io.StringIO())
+    assert str(info.value) == (
+        f"{ckpt / 'last.pt'} was written by another configuration (lr: 0.002 -> 0.001, "
+        "label_smoothing: 0.1 -> 0.0); use another --checkpoint-dir or delete it to start over"
+    )
+    assert (ckpt / "config.resolved.yaml").read_text() == resolved
+    assert metrics.read_text() == measured
