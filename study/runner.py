@@ -86,7 +86,7 @@ def study_data_config(opts: RunOptions, space: SearchSpace) -> DataConfig:
         files = {
             "train": str(opts.train),
             "val": str(opts.val),
-            "test": opts.test and str(opts.test),
+            "test": None if opts.test is None else str(opts.test),
         }
         return dataclasses.replace(data, manifest=None, **files)
     if opts.data is not None:
