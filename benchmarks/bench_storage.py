@@ -196,6 +196,7 @@ def main() -> None:
     from study.data import prepare_split
     from study.runner import RunOptions, load_study_dataset
     from study.space import load_space
+    from vitlab.config import DataConfig
     from vitlab.demo import make_demo_dataset
 
     if args.data == DEMO_MANIFEST and not DEMO_MANIFEST.exists():
@@ -206,7 +207,7 @@ def main() -> None:
         os.chdir(REPO)
         # Split and cache once here; the workers read the split files (as --train/--val), so
         # they do not each rewrite the same files at the same moment.
-        split = prepare_split(args.data).out_dir.resolve()
+        split = prepare_split(DataConfig(manifest=str(args.data))).out_dir.resolve()
         load_study_dataset(
             RunOptions(space=space, train=split / "train.jsonl", val=split / "val.jsonl"),
             load_space(space),

@@ -11,6 +11,7 @@ from pathlib import Path
 from vitlab.errors import UserError
 
 EPILOG = "Run 'python -m study COMMAND --help' for a command's options."
+DEMO_TRAIN_CONFIG = Path("configs/demo_train.yaml")  # the example `train --help` names
 
 
 def _fraction(text: str) -> float:
@@ -65,19 +66,23 @@ def _add_manifest_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_split(args: argparse.Namespace) -> int:
     from study.data import prepare_split
-    from vitlab.split import format_summary
+    from vitlab.config import DataConfig
+    from vitlab.split import check_fracs, format_summary
 
-    prepared = prepare_split(
-        args.manifest,
-        args.out,
-        seed=args.seed,
-        val_frac=args.val_frac,
-        test_frac=args.test_frac,
-        image_root=args.image_root,
+    try:  # the same check as a config's data section, naming the flags
+        check_fracs(args.val_frac, args.test_frac, names=("--val-frac", "--test-frac"))
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    data = DataConfig(
+        manifest=None if args.manifest is None else str(args.manifest),
+        image_root=None if args.image_root is None else str(args.image_root),
         image_field=args.image_field,
         label_field=args.label_field,
-        on_missing=args.missing,
+        split_seed=args.seed,
+        val_frac=args.val_frac,
+        test_frac=args.test_frac,
     )
+    prepared = prepare_split(data, args.out, on_missing=args.missing)
     s = prepared.summary
     print(f"split of {s['manifest']} (seed {args.seed})")
     print(format_summary(s))
@@ -309,8 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         required=True,
-        help="training YAML (see "
-        "search_spaces/train_demo.yaml); a config without data uses the demo dataset",
+        help=f"training YAML (see {DEMO_TRAIN_CONFIG}); a config without data uses the demo "
+        "dataset",
     )
     p.add_argument(
         "--metrics-out",

@@ -1,24 +1,45 @@
-"""Dataset preparation for the CLI: the manifest (or the demo), the split, and its files."""
+"""Dataset preparation for the CLI: the data a config names (or the demo), its split and files."""
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from vitlab.config import DataConfig
+from vitlab.dataset import load_split
 from vitlab.demo import DEMO_ROOT, make_demo_dataset
-from vitlab.manifest import Manifest, OnMissing, read_manifest, write_missing_report
-from vitlab.split import Split, stratified_split, summarize, write_split
+from vitlab.errors import UserError
+from vitlab.manifest import Manifest, OnMissing, write_missing_report
+from vitlab.split import SPLITS, Split, summarize, write_split
 
 SPLITS_ROOT = Path("results/splits")
+SPLIT_FILES = (*(f"{name}.jsonl" for name in SPLITS), "split_summary.json", "missing_images.txt")
 
 
 @dataclass(frozen=True)
 class PreparedSplit:
-    out_dir: Path
-    manifest: Manifest
+    data: DataConfig  # what was split, the demo's manifest filled in where none was named
     split: Split
     summary: dict[str, Any]
+    out_dir: Path | None = None  # where a manifest's split was written (None: split files)
+    manifest: Manifest | None = None  # the manifest that was split (None: split files)
+
+    @property
+    def source(self) -> str:
+        """The manifest, or the split files as "train + val"."""
+        return self.data.manifest or f"{self.data.train} + {self.data.val}"
+
+    def describe(self) -> str:
+        """One line: where the split came from, its sizes, and where its files are."""
+        s = self.summary
+        where = f" (files in {self.out_dir})" if self.out_dir is not None else ""
+        return (
+            f"split of {self.source}: {s['images_per_split']['train']:,} train / "
+            f"{s['images_per_split']['val']:,} val images of {s['classes']:,} classes{where}"
+        )
 
 
 def default_split_dir(manifest: Path | None) -> Path:
@@ -28,43 +49,51 @@ def default_split_dir(manifest: Path | None) -> Path:
     return SPLITS_ROOT / (manifest.stem if manifest.is_file() else manifest.name)
 
 
-def demo_manifest(progress: bool = True) -> Path:
-    """The demo dataset's manifest, generated into data/demo/ the first time."""
-    return make_demo_dataset(DEMO_ROOT, progress=progress)
+def demo_manifest(progress: bool = True, out: TextIO | None = None) -> Path:
+    """The demo dataset's manifest, generated into data/demo/ the first time.
+
+    Only called where no data was named, so it says in one line that the demo is used.
+    """
+    manifest = make_demo_dataset(DEMO_ROOT, progress=progress)
+    print(f"no data given: using the demo dataset {manifest}", file=out or sys.stdout)
+    return manifest
+
+
+def with_demo_data(data: DataConfig, out: TextIO | None = None) -> DataConfig:
+    """``data`` if it names a manifest or split files, else the same settings on the demo."""
+    if data.names_source:
+        return data
+    return dataclasses.replace(data, manifest=str(demo_manifest(out=out)))
 
 
 def prepare_split(
-    manifest_path: Path | None = None,
+    data: DataConfig,
     out_dir: Path | None = None,
     *,
-    seed: int = 0,
-    val_frac: float = 0.1,
-    test_frac: float = 0.1,
-    image_root: Path | None = None,
-    image_field: str | None = None,
-    label_field: str | None = None,
     on_missing: OnMissing = "skip",
+    out: TextIO | None = None,
 ) -> PreparedSplit:
-    """Read the manifest, split it, and write train/val/test JSONL plus split_summary.json.
+    """The split ``data`` names (the demo's if none): split files as given, or a manifest split
+    and written to ``out_dir`` as train/val/test JSONL plus split_summary.json.
 
     Missing images are listed in ``out_dir/missing_images.txt``.
     """
-    out_dir = out_dir if out_dir is not None else default_split_dir(manifest_path)
-    source = manifest_path if manifest_path is not None else demo_manifest()
-    manifest = read_manifest(
-        source,
-        image_root=image_root,
-        image_field=image_field,
-        label_field=label_field,
-        on_missing=on_missing,
-    )
-    split = stratified_split(manifest.records, seed=seed, val_frac=val_frac, test_frac=test_frac)
+    demo = not data.names_source
+    data = with_demo_data(data, out)
+    if data.manifest is None:  # the user's split files: they are the record, nothing to write
+        split, _ = load_split(data, on_missing=on_missing)
+        return PreparedSplit(data, split, summarize(split))
+    source = Path(data.manifest)
+    out_dir = out_dir if out_dir is not None else default_split_dir(None if demo else source)
+    _check_out_dir(out_dir, source)
+    split, manifest = load_split(data, on_missing=on_missing)
+    assert manifest is not None  # a manifest was named
     summary = {
         **summarize(split),
         "manifest": str(source),
-        "seed": seed,
-        "val_frac": val_frac,
-        "test_frac": test_frac,
+        "seed": data.split_seed,
+        "val_frac": data.val_frac,
+        "test_frac": data.test_frac,
         "missing_images": len(manifest.missing),
         "duplicate_lines": manifest.duplicates,
     }
@@ -74,4 +103,15 @@ def prepare_split(
         write_missing_report(manifest, report)
     elif report.exists():
         report.unlink()  # a stale report from an earlier run would mislead
-    return PreparedSplit(out_dir, manifest, split, summary)
+    return PreparedSplit(data, split, summary, out_dir, manifest)
+
+
+def _check_out_dir(out_dir: Path, manifest: Path) -> None:
+    """The split folder can be made and writing it cannot replace the manifest being split."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: exists and is not a folder; name a folder for the split")
+    if any((out_dir / name).resolve() == manifest.resolve() for name in SPLIT_FILES):
+        raise UserError(
+            f"--out {out_dir}: writing the split there would overwrite the manifest {manifest}; "
+            "name another folder"
+        )

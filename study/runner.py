@@ -6,6 +6,7 @@ mode). Re-running continues the study until it has the requested number of finis
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 from dataclasses import dataclass
@@ -29,7 +30,6 @@ from study.views import study_note, write_study_note
 from vitlab.config import DataConfig
 from vitlab.dataset import Dataset, load_dataset
 from vitlab.errors import UserError
-from vitlab.split import read_split, summarize
 
 DEFAULT_SPACE = Path("search_spaces/demo.yaml")
 DEFAULT_TRIALS = 12
@@ -65,30 +65,33 @@ class RunOptions:
 def load_study_dataset(
     opts: RunOptions, space: SearchSpace, out: TextIO
 ) -> tuple[Dataset, dict[str, Any], str]:
-    """The split (computed once, the same for every trial and worker) and its image cache."""
+    """The split (computed once, the same for every trial and worker) and its image cache.
+
+    The space's ``data`` section gives every setting; ``--data`` or ``--train/--val/--test``
+    replace only its source. A manifest's split is written to results/splits/<name>/.
+    """
+    prepared = prepare_split(study_data_config(opts, space), out=out)
+    print(prepared.describe(), file=out)
     image_size = space.train_config(space.baseline).image_size
+    dataset = load_dataset(prepared.data, image_size=image_size, split=prepared.split)
+    return dataset, prepared.summary, prepared.source
+
+
+def study_data_config(opts: RunOptions, space: SearchSpace) -> DataConfig:
+    """The space's data section with the command line's source, if it names one."""
+    data = space.data_config() or DataConfig()
     if opts.train is not None or opts.val is not None:
         if opts.train is None or opts.val is None:
             raise UserError("--train and --val go together")
-        split = read_split(opts.train, opts.val, opts.test)
-        summary, source = summarize(split), f"{opts.train} + {opts.val}"
-        data = DataConfig(train=str(opts.train), val=str(opts.val))
-    else:
-        manifest = opts.data
-        if manifest is None and space.data and space.data.get("manifest"):
-            manifest = Path(space.data["manifest"])
-        prepared = prepare_split(manifest)
-        split, summary = prepared.split, prepared.summary
-        source = summary["manifest"]
-        data = DataConfig(manifest=source)
-        print(
-            f"split of {source}: {summary['images_per_split']['train']:,} train / "
-            f"{summary['images_per_split']['val']:,} val images of {summary['classes']:,} "
-            f"classes (files in {prepared.out_dir})",
-            file=out,
-        )
-    dataset = load_dataset(data, image_size=image_size, split=split)
-    return dataset, summary, source
+        files = {
+            "train": str(opts.train),
+            "val": str(opts.val),
+            "test": None if opts.test is None else str(opts.test),
+        }
+        return dataclasses.replace(data, manifest=None, **files)
+    if opts.data is not None:
+        return dataclasses.replace(data, manifest=str(opts.data), train=None, val=None, test=None)
+    return data
 
 
 def check_weights(space: SearchSpace) -> None:
@@ -121,8 +124,9 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     name = opts.study_name or space.name
     url = opts.storage or default_storage_url()
     total = opts.trials or space.trials or DEFAULT_TRIALS
-    storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
+    # The data first: a data error must not leave an empty study database behind.
     dataset, summary, source = load_study_dataset(opts, space, out)
+    storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
 
     study = optuna.create_study(
         study_name=name,

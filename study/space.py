@@ -31,7 +31,14 @@ from optuna.distributions import (
 from study import space_checks as checks
 from study.space_checks import SpaceError, fail
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
-from vitlab.config import ConfigError, DataConfig, TrainConfig, from_mapping, plain_data
+from vitlab.config import (
+    ConfigError,
+    DataConfig,
+    TrainConfig,
+    from_mapping,
+    plain_data,
+    resolve_pretrained,
+)
 
 __all__ = ["ParamSpec", "SearchSpace", "SpaceError", "list_spaces", "load_space"]
 
@@ -141,6 +148,8 @@ class SearchSpace:
                     f"{values.get('model')!r} (it has: {', '.join(files)})"
                 )
             values["pretrained"] = files[values["model"]]
+        elif isinstance(weights, str):  # a weights file resolves against this file, like a set's
+            values["pretrained"] = resolve_pretrained(weights, self.source.parent)
         if preset is not None:
             values["model"] = preset["name"]
             values["model_kwargs"] = {**self.fixed.get("model_kwargs", {}), **preset["kwargs"]}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from study.data import demo_manifest
+from study.data import with_demo_data
 from vitlab.config import TrainConfig, dump_yaml, load_train_config
 from vitlab.train import EpochMetrics, Trainer, append_jsonl
 
@@ -24,13 +24,9 @@ def format_epoch(m: EpochMetrics, epochs: int) -> str:
     )
 
 
-def with_default_data(config: TrainConfig) -> TrainConfig:
-    """A config that names no data trains on the demo dataset."""
-    if config.data.manifest or config.data.train:
-        return config
-    return dataclasses.replace(
-        config, data=dataclasses.replace(config.data, manifest=str(demo_manifest()))
-    )
+def with_default_data(config: TrainConfig, out: TextIO | None = None) -> TrainConfig:
+    """A config that names no data trains on the demo dataset (said in one line on ``out``)."""
+    return dataclasses.replace(config, data=with_demo_data(config.data, out))
 
 
 def train_config_file(
@@ -47,7 +43,7 @@ def train_config_file(
     loses nothing that was measured. Returns the best epoch.
     """
     overrides = {"device": device} if device else None
-    config = with_default_data(load_train_config(config_path, overrides))
+    config = with_default_data(load_train_config(config_path, overrides), out)
     run_dir = TRAIN_ROOT / config_path.stem
     metrics_out = metrics_out or run_dir / "metrics.jsonl"
     checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"

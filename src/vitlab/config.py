@@ -20,7 +20,8 @@ import yaml
 
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.errors import UserError
-from vitlab.models import check_model_name
+from vitlab.models import check_model_name, is_weights_path
+from vitlab.split import check_fracs
 from vitlab.yamlfile import read_yaml
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -45,6 +46,21 @@ class DataConfig:
     val_frac: float = 0.1
     test_frac: float = 0.1
     cache_root: str = "results/cache"
+
+    def __post_init__(self) -> None:
+        check_fracs(self.val_frac, self.test_frac)
+        split_files = (self.train, self.val, self.test) != (None, None, None)
+        if split_files and (self.manifest is not None or self.train is None or self.val is None):
+            raise ValueError(
+                "give either manifest, or train and val split files (and optionally test); "
+                f"got manifest={self.manifest}, train={self.train}, val={self.val}, "
+                f"test={self.test}"
+            )
+
+    @property
+    def names_source(self) -> bool:
+        """Whether a manifest or split files are named (if not, the CLI uses the demo data)."""
+        return self.manifest is not None or self.train is not None
 
 
 @dataclass(frozen=True)
@@ -152,11 +168,18 @@ def load_train_config(path: str | Path, overrides: Mapping[str, Any] | None = No
     """Read a training YAML file (unknown keys and bad values name the file and the key)."""
     path = Path(path)
     raw = read_yaml(path, ConfigError) or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{path}: expected a mapping of keys, got {type(raw).__name__}")
     if overrides:
         raw = {**raw, **overrides}
     config = from_mapping(TrainConfig, raw, str(path))
-    # Relative data paths are relative to the YAML file, like manifest image paths.
-    return dataclasses.replace(config, data=_resolve_paths(config.data, path.parent))
+    # Relative data and weights paths are relative to the YAML file, like manifest image paths
+    # and a search space's weights files.
+    return dataclasses.replace(
+        config,
+        data=_resolve_paths(config.data, path.parent),
+        pretrained=resolve_pretrained(config.pretrained, path.parent),
+    )
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -178,12 +201,25 @@ def plain_data(value: Any) -> Any:
     return value
 
 
-def _resolve_paths(data: DataConfig, base: Path) -> DataConfig:
-    def resolve(p: str | None) -> str | None:
-        return None if p is None or Path(p).is_absolute() else str(base / p)
+def resolve_pretrained(value: str | None, base: Path) -> str | None:
+    """``pretrained`` with a relative weights file made relative to ``base`` (the YAML's folder).
 
+    ``none`` becomes None; ``hub`` and timm tags are not paths and stay as they are.
+    """
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    return _resolve_path(value, base) if is_weights_path(value) else value
+
+
+def _resolve_path(p: str, base: Path) -> str:
+    path = Path(p).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def _resolve_paths(data: DataConfig, base: Path) -> DataConfig:
     keys = ("manifest", "train", "val", "test", "image_root")
-    return dataclasses.replace(data, **{k: resolve(getattr(data, k)) for k in keys})
+    resolved = {k: _resolve_path(getattr(data, k), base) for k in keys if getattr(data, k)}
+    return dataclasses.replace(data, **resolved)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

@@ -17,7 +17,7 @@ from vitlab.cache import ImageCache, build_cache, cache_size_for
 from vitlab.config import DataConfig
 from vitlab.errors import UserError
 from vitlab.filter import ClassFilter, min_images_filter
-from vitlab.manifest import Record, read_manifest
+from vitlab.manifest import Manifest, OnMissing, Record, read_manifest
 from vitlab.split import Split, read_split, stratified_split
 
 
@@ -60,29 +60,48 @@ class Dataset:
         return np.array([c in class_filter.kept for c in self.classes], dtype=bool)
 
 
-def load_split(data: DataConfig) -> Split:
-    """The split a config names: split files as given, or a manifest split deterministically."""
+def load_split(
+    data: DataConfig, *, on_missing: OnMissing = "skip"
+) -> tuple[Split, Manifest | None]:
+    """The split a config names, and the manifest it was split from (None for split files).
+
+    Split files are used as given; a manifest is split deterministically (``split_seed`` and the
+    fractions). The manifest says what was left out (missing images, duplicate lines).
+    """
     kwargs = {
         "image_root": data.image_root,
         "image_field": data.image_field,
         "label_field": data.label_field,
     }
-    if data.train is not None or data.val is not None:
-        if data.manifest is not None or data.train is None or data.val is None:
-            raise UserError(
-                "data: give either manifest, or train and val split files (and "
-                f"optionally test); got manifest={data.manifest}, train={data.train}, "
-                f"val={data.val}"
-            )
-        return read_split(
-            Path(data.train), Path(data.val), Path(data.test) if data.test else None, **kwargs
-        )
+    if data.train is not None:  # DataConfig checked: val is there too, and no manifest
+        test = Path(data.test) if data.test else None
+        return read_split(Path(data.train), Path(str(data.val)), test, **kwargs), None
     if data.manifest is None:
         raise UserError("data: no manifest and no train/val split files given")
-    manifest = read_manifest(data.manifest, **kwargs)
-    return stratified_split(
+    manifest = read_manifest(data.manifest, on_missing=on_missing, **kwargs)
+    split = stratified_split(
         manifest.records, seed=data.split_seed, val_frac=data.val_frac, test_frac=data.test_frac
     )
+    return split, manifest
+
+
+def check_val_classes(split: Split, source: str) -> None:
+    """UserError unless val images cover at least 2 classes: with one, val top-1 is 100 % by
+    construction, and with none there is nothing to select trials on."""
+    val_classes = sorted({r.label for r in split.val})
+    if len(val_classes) >= 2:
+        return
+    counts = split.class_counts()
+    if not split.val and max(counts.values(), default=1) == 1:
+        problem = (
+            f"every class has a single image: no val split ({len(counts)} classes; a class "
+            "needs 2 images to have a val image)"
+        )
+    elif val_classes:
+        problem = f"only 1 class ({val_classes[0]}) has val images"
+    else:
+        problem = "no val images"
+    raise UserError(f"{source}: {problem}; a study needs val images of at least 2 classes")
 
 
 def load_dataset(
@@ -94,7 +113,8 @@ def load_dataset(
     workers: int | None = None,
 ) -> Dataset:
     """Split (unless given), build or reuse the image cache, and index every part."""
-    split = load_split(data) if split is None else split
+    split = load_split(data)[0] if split is None else split
+    check_val_classes(split, str(data.manifest or data.val))  # before the cache is built
     classes = tuple(split.classes)
     index = {c: i for i, c in enumerate(classes)}
     paths = sorted({r.path for part in split.parts().values() for r in part})
@@ -113,11 +133,9 @@ def load_dataset(
         return Part(rows[ok], labels[ok])
 
     train, val, test = part(split.train), part(split.val), part(split.test)
-    if len(train) == 0 or len(val) == 0:
-        raise UserError(
-            f"no readable {'train' if len(train) == 0 else 'val'} images: see "
-            f"{cache.directory / 'failed.tsv'}"
-        )
+    if len(train) == 0 or len(np.unique(val.labels)) < 2:
+        what = "train images" if len(train) == 0 else "val images of 2 classes"
+        raise UserError(f"no readable {what}: see {cache.directory / 'failed.tsv'}")
     return Dataset(
         split=split,
         classes=classes,

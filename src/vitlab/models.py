@@ -129,6 +129,12 @@ def _short(error: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def is_weights_path(text: str) -> bool:
+    """Whether a ``pretrained`` value names a local file (a path or a weights suffix), not
+    ``hub`` or a timm tag."""
+    return "/" in text or os.sep in text or text.endswith(WEIGHT_SUFFIXES)
+
+
 def _pretrained_tags(arch: str) -> list[str]:
     return [n.partition(".")[2] for n in timm.list_pretrained(f"{arch}.*")]
 
@@ -153,8 +159,9 @@ def _pretrained_source(name: str, pretrained: str | Path | bool | None) -> Path 
         return f"{arch}.{tag}" if tag else arch
     path = Path(text).expanduser()
     if not path.is_file():
-        looks_like_tag = os.sep not in text and not text.endswith(WEIGHT_SUFFIXES)
-        hint = f" (nor a pretrained tag of {arch}: {_fmt(tags)})" if looks_like_tag else ""
+        hint = (
+            f" (nor a pretrained tag of {arch}: {_fmt(tags)})" if not is_weights_path(text) else ""
+        )
         raise ModelError(f"pretrained weights file not found: {path}{hint}")
     if not path.name.endswith(WEIGHT_SUFFIXES):
         raise ModelError(f"{path}: weights must be one of {', '.join(WEIGHT_SUFFIXES)}")

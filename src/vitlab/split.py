@@ -51,7 +51,7 @@ class Split:
 
 def split_counts(n: int, val_frac: float = 0.1, test_frac: float = 0.1) -> tuple[int, int, int]:
     """(train, val, test) sizes for a class with ``n`` images."""
-    _check_fracs(val_frac, test_frac)
+    check_fracs(val_frac, test_frac)
     if n < 1:
         raise ValueError(f"a class needs at least 1 image, got n={n}")
     if n == 1:
@@ -78,7 +78,7 @@ def stratified_split(
     records: Iterable[Record], *, seed: int = 0, val_frac: float = 0.1, test_frac: float = 0.1
 ) -> Split:
     """Split per class; each part is sorted by (label, path) so output is order-independent."""
-    _check_fracs(val_frac, test_frac)
+    check_fracs(val_frac, test_frac)
     by_class: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by_class[r.label].append(r)
@@ -185,9 +185,18 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def _check_fracs(val_frac: float, test_frac: float) -> None:
-    for name, value in (("val_frac", val_frac), ("test_frac", test_frac)):
+def check_fracs(
+    val_frac: float, test_frac: float, names: tuple[str, str] = ("val_frac", "test_frac")
+) -> None:
+    """``ValueError`` unless both fractions are in [0, 1) and leave room for train images.
+
+    ``names`` are what the user wrote: config keys, or the ``split`` command's flags.
+    """
+    for name, value in zip(names, (val_frac, test_frac), strict=True):
         if not 0.0 <= value < 1.0 or math.isnan(value):
             raise ValueError(f"{name} must be in [0, 1), got {value}")
     if val_frac + test_frac >= 1.0:
-        raise ValueError(f"val_frac + test_frac must be < 1, got {val_frac} + {test_frac}")
+        raise ValueError(
+            f"{names[0]} + {names[1]} must be < 1 to leave train images, got "
+            f"{val_frac} + {test_frac}"
+        )

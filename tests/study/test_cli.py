@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -107,8 +108,49 @@ def test_bad_fraction_is_rejected_by_the_parser():
 def test_split_with_no_arguments_uses_the_demo_dataset(tmp_path):
     r = study("split", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    # The fallback is said in one line (train and run share it: study.data.demo_manifest).
+    assert r.stdout.count("no data given: using the demo dataset data/demo/manifest.jsonl") == 1
     out = tmp_path / "results" / "splits" / "demo"
     summary = json.loads((out / "split_summary.json").read_text())
     assert summary["classes_only_in_val"] == 0
     assert summary["classes"] >= 100
     assert (tmp_path / "data" / "demo" / "manifest.jsonl").is_file()
+
+
+def test_split_refuses_to_overwrite_its_own_input(tmp_path, manifest):
+    source = manifest.rename(tmp_path / "train.jsonl")
+    before = source.read_bytes()
+    r = study("split", "--manifest", str(source), "--out", str(tmp_path))
+    assert r.returncode == 2, r.stderr
+    assert str(source) in r.stderr and "--out" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--val-frac", "0.6", "--test-frac", "0.5"], "--val-frac + --test-frac must be < 1"),
+        (["--out", "{file}"], "--out {file}: exists and is not a folder"),
+    ],
+    ids=["fractions leave no train", "out is a file"],
+)
+def test_split_errors_name_the_flag_not_internal_error(tmp_path, manifest, args, message):
+    file = tmp_path / "notes.txt"
+    file.write_text("keep me\n")
+    args = [a.format(file=file) for a in args]
+    r = study("split", "--manifest", str(manifest), *args, cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert message.format(file=file) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "internal error" not in r.stderr
+    assert file.read_text() == "keep me\n"
+
+
+def test_train_help_names_a_config_that_exists():
+    from study.cli import DEMO_TRAIN_CONFIG
+
+    r = study("train", "--help")
+    assert r.returncode == 0
+    named = re.findall(r"[\w/.-]+\.yaml", r.stdout)
+    assert named == [str(DEMO_TRAIN_CONFIG)], r.stdout
+    assert (REPO / DEMO_TRAIN_CONFIG).is_file()

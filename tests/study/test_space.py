@@ -281,7 +281,8 @@ def test_pruner_settings_pass_through_and_build(tmp_path: Path) -> None:
         ("none", "small", None),
         ("mine", "small", "weights/small.pt"),  # relative to the space file
         ("mine", "tiny", "/abs/tiny.pt"),
-        ("other.pt", "small", "other.pt"),  # not a set name: a file (or tag) as written
+        ("other.pt", "small", "other.pt"),  # not a set name: a file, relative to it too
+        ("augreg_in21k", "small", "augreg_in21k"),  # a timm tag is not a path
     ],
 )
 def test_pretrained_names_a_weights_file_per_model_preset(
@@ -299,9 +300,9 @@ def test_pretrained_names_a_weights_file_per_model_preset(
     )
     space = load_space(path)
     config = space.train_config({**space.baseline, "pretrained": pretrained, "model": model})
-    want = expected if expected is None or expected.startswith("/") else expected
-    if expected == "weights/small.pt":
-        want = str(tmp_path / "weights/small.pt")
+    want = expected
+    if expected is not None and expected.endswith(".pt") and not expected.startswith("/"):
+        want = str(tmp_path / expected)
     assert config.pretrained == want
     assert space.weights_files() == [Path("/abs/tiny.pt"), tmp_path / "weights/small.pt"]
 
@@ -388,6 +389,11 @@ ERRORS = [
     ("bad ladder", {"aug_ladder": BAD_LADDER}, ["aug_ladder", "erase_prob"]),
     ("bad data key", {"data": {"manifst": "x.jsonl"}}, ["data", "'manifst'", "manifest"]),
     ("fixed data", {"fixed.data": {"manifest": "x"}}, ["fixed.data", "top-level 'data'"]),
+    (
+        "data fractions leave no train",
+        {"data": {"manifest": "x.jsonl", "val_frac": 0.6, "test_frac": 0.5}},
+        ["data", "val_frac + test_frac must be < 1"],
+    ),
     ("bad trials", {"trials": 0}, ["trials", "> 0"]),
     ("no params", {"params": {}, "baseline": {}}, ["params", "at least one"]),
     (
