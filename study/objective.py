@@ -3,8 +3,9 @@
 Each epoch the full curves go into the trial's user attrs *before* ``should_prune`` is asked, so
 the pruner decides on the same numbers a person reads later. A trial stopped for overfitting is
 early stopping, one of the seed's own fixes: it completes with the val top-1 of its best epoch and
-keeps its reason. A trial that is simply bad (the wrapped pruner) is PRUNED, with its reason. A
-trial that raises is FAILED with its error, and the study goes on.
+keeps its reason. A trial that is simply bad (the wrapped pruner) is PRUNED, with its reason; the
+baseline never is (``may_prune``). A trial that raises is FAILED with its error, and the study
+goes on. Every trial's user attr ``ended`` says how it ended, in one line (``ENDED``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from study.interrupt import InterruptGate
-from study.pruning import PRUNE_REASON_ATTR, prune_reason
+from study.pruning import BASELINE_ATTR, PRUNE_REASON_ATTR, may_prune, prune_reason
 from study.space import SearchSpace
 from study.views import write_trial_view
 from vitlab.dataset import Dataset
@@ -26,7 +27,10 @@ from vitlab.train import EpochMetrics, Trainer
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
 
-BASELINE_ATTR = "baseline"
+__all__ = ["BASELINE_ATTR", "ENDED", "Objective", "TrialEvents"]
+# How a trial ended, in its user attr "ended": a short, stable text, then the reason or error.
+ENDED = "ended"
+ALL_EPOCHS, STOPPED_EARLY, PRUNED, FAILED = "all epochs", "stopped early", "pruned", "failed"
 
 
 @dataclasses.dataclass
@@ -75,7 +79,8 @@ class Objective:
             write_trial_view(trial, self.artifact_store)
             raise
         except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
-            trial.set_user_attr("error", f"{type(e).__name__}: {e}")
+            error = f"{type(e).__name__}: {e}"
+            set_user_attrs(trial, {"error": error, ENDED: f"{FAILED}: {error}"})
             raise
         # The dashboard's note and curves file: outside the gate, so Ctrl-C waits for them.
         write_trial_view(trial, self.artifact_store)
@@ -116,14 +121,17 @@ class Objective:
                 summary = _summary(curves, best, time.perf_counter() - start)
                 trial.report(m.val_top1, step=m.epoch)
                 self.events.on_epoch(trial, m, config.epochs)
-                if m.epoch < config.epochs and trial.should_prune():
+                if m.epoch < config.epochs and may_prune(trial) and trial.should_prune():
                     reason = prune_reason(trial) or "pruned"
                     summary[PRUNE_REASON_ATTR] = reason
                     if reason.startswith("overfitting"):
                         # Early stopping: the trial is finished and scored at its best epoch.
                         summary["stopped_early"] = True
+                        summary[ENDED] = f"{STOPPED_EARLY}: {reason}"
                         return best.val_top1
+                    summary[ENDED] = f"{PRUNED}: {reason}"
                     raise optuna.TrialPruned(reason)
+            summary[ENDED] = ALL_EPOCHS
         finally:
             set_user_attrs(trial, summary)  # also when a trial fails or is interrupted
         best = trainer.best()

@@ -43,6 +43,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from study.anyof import AnyOfPruner
+from study.floor import BASELINE_ATTR, FloorPruner
 
 PRUNE_REASON_ATTR = "prune_reason"
 DEFAULT_PRUNER_SETTINGS: Mapping[str, Any] = {
@@ -157,7 +158,9 @@ class OverfittingPruner(BasePruner):
     """Prune a trial that overfits (see the module docstring), or that ``wrapped`` prunes.
 
     The overfitting rules read the trial's curves, not its direction; ``wrapped`` (a median or
-    Hyperband pruner, typically) handles the study direction for trials that are simply bad.
+    Hyperband pruner, typically) handles the study direction for trials that are simply bad. The
+    baseline (user attr ``baseline: True``), the reference for every effect, is never stopped as
+    bad: only the overfitting rules are asked about it.
     """
 
     def __init__(
@@ -196,7 +199,10 @@ class OverfittingPruner(BasePruner):
     def _reason(self, study: Study, trial: FrozenTrial) -> str | None:
         curves = trial.user_attrs.get(self.curves_key)
         why = overfitting_reason(curves, self.rule) if isinstance(curves, Mapping) else None
-        if why is None and self.wrapped is not None and self.wrapped.prune(study, trial):
+        # The baseline, the reference for every effect, is never stopped as a bad trial.
+        if why is not None or self.wrapped is None or trial.user_attrs.get(BASELINE_ATTR):
+            return why
+        if self.wrapped.prune(study, trial):
             why = describe_pruning(self.wrapped, study, trial)
         return why
 
@@ -207,6 +213,8 @@ def describe_pruning(pruner: BasePruner, study: Study, trial: FrozenTrial) -> st
         member = pruner.deciding(study, trial)
         if member is not None:
             return describe_pruning(member, study, trial)
+    if isinstance(pruner, FloorPruner) and (why := pruner.reason(study, trial)):
+        return why
     step = trial.last_step
     values = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
     latest = trial.intermediate_values.get(step, math.nan) if step is not None else math.nan
@@ -233,6 +241,17 @@ def describe_pruning(pruner: BasePruner, study: Study, trial: FrozenTrial) -> st
             return f"val top-1 {latest:.3f} above the ceiling {upper:g} at epoch {step}"
         return f"val top-1 {latest:.3f} outside the threshold at epoch {step}"
     return f"pruned by {type(pruner).__name__} at epoch {step} (val top-1 {latest:.3f})"
+
+
+def may_prune(trial: optuna.Trial) -> bool:
+    """Whether to ask the study's pruner about ``trial``: the baseline is never stopped as bad.
+
+    An OverfittingPruner asks only its overfitting rules about the baseline (early stopping, which
+    scores it at its best epoch); any other pruner has only bad-trial rules, so it is not asked.
+    """
+    return not trial.user_attrs.get(BASELINE_ATTR) or isinstance(
+        trial.study.pruner, OverfittingPruner
+    )
 
 
 def prune_reason(trial: optuna.Trial) -> str | None:
@@ -262,6 +281,7 @@ _TYPES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
     ),
     "patient": (PatientPruner, ("patience", "min_delta", "wrapped"), ("patience",)),
     "threshold": (ThresholdPruner, ("lower", "upper", "n_warmup_steps", "interval_steps"), ()),
+    "floor": (FloorPruner, ("baseline_fraction", "chance_multiple", "n_warmup_steps"), ()),
     "any": (AnyOfPruner, ("pruners",), ("pruners",)),
     "nop": (NopPruner, (), ()),
 }

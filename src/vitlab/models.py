@@ -45,6 +45,19 @@ def check_model_name(name: str) -> None:
             raise ModelError(f"unknown pretrained tag {tag!r} for {arch}; known tags: {_fmt(tags)}")
 
 
+def check_pretrained(name: str, pretrained: str | Path | bool | None) -> str | None:
+    """What ``create_model`` would load for ``pretrained`` ("hub:arch.tag", a file or None),
+    checked without building the model: ModelError for a missing file, an unknown tag, or hub
+    weights that are not cached on a machine that cannot reach the hub (the same one-line error a
+    trial would raise)."""
+    check_model_name(name)
+    source = _pretrained_source(name, pretrained)
+    if isinstance(source, str):
+        _check_hub(source)
+        return f"hub:{source}"
+    return None if source is None else str(source)
+
+
 def create_model(
     name: str,
     *,
@@ -225,16 +238,21 @@ def _from_file(name: str, path: Path, kwargs: dict[str, Any]) -> torch.nn.Module
     return model
 
 
+def _check_hub(name_tag: str) -> None:
+    """ModelError at once unless the hub weights are cached or the hub can be reached."""
+    if _hub_cached(get_pretrained_cfg(name_tag)):
+        return
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    if offline or not _hub_reachable():
+        why = "HF_HUB_OFFLINE is set" if offline else "no network connection"
+        raise ModelError(
+            f"cannot reach the Hugging Face hub for {name_tag} weights ({why}); pass a local "
+            "weights file instead (pretrained: /path/weights.safetensors)"
+        )
+
+
 def _from_hub(name_tag: str, kwargs: dict[str, Any]) -> torch.nn.Module:
-    cfg = get_pretrained_cfg(name_tag)
-    if not _hub_cached(cfg):
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-        if offline or not _hub_reachable():
-            why = "HF_HUB_OFFLINE is set" if offline else "no network connection"
-            raise ModelError(
-                f"cannot reach the Hugging Face hub for {name_tag} weights ({why}); pass a local "
-                "weights file instead (pretrained: /path/weights.safetensors)"
-            )
+    _check_hub(name_tag)
     try:
         return _build(name_tag, kwargs, pretrained=True)
     except (OSError, RuntimeError, ValueError) as e:

@@ -9,6 +9,7 @@ import pytest
 from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, ThresholdPruner
 
 from study.anyof import AnyOfPruner
+from study.floor import FloorPruner
 from study.pruning import OverfittingPruner, build_pruner
 from study.space import load_space
 from tests.study.test_pruning import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
@@ -22,7 +23,7 @@ NOT_LEARNING = [0.05, 0.08, 0.09, 0.10, 0.11, 0.12, 0.12, 0.13, 0.13, 0.14]
 
 
 def demo_like() -> OverfittingPruner:
-    """The demo space's pruner: the overfitting rules, then a floor, then a late median."""
+    """The demo space's pruner with an absolute floor: the overfitting rules, a floor, a median."""
     return OverfittingPruner(
         patience=2,
         min_delta=0.02,
@@ -171,6 +172,7 @@ def test_demo_space_uses_the_floor_then_the_late_median() -> None:
     pruner = load_space("search_spaces/demo.yaml").make_pruner()
     assert isinstance(pruner, OverfittingPruner) and isinstance(pruner.wrapped, AnyOfPruner)
     floor, median = pruner.wrapped.pruners
-    assert isinstance(floor, ThresholdPruner) and isinstance(median, MedianPruner)
-    assert (floor._lower, floor._n_warmup_steps) == (0.15, 3)
+    # The floor is relative (half the baseline, else 3x chance), so it holds on other data.
+    assert isinstance(floor, FloorPruner) and isinstance(median, MedianPruner)
+    assert (floor.baseline_fraction, floor.chance_multiple, floor.n_warmup_steps) == (0.5, 3, 3)
     assert (median._n_startup_trials, median._n_warmup_steps) == (3, 5)

@@ -17,11 +17,14 @@ from optuna.pruners import (
 )
 from optuna.trial import TrialState
 
+from study.floor import FloorPruner
 from study.pruning import (
+    BASELINE_ATTR,
     PRUNE_REASON_ATTR,
     OverfitRule,
     OverfittingPruner,
     build_pruner,
+    may_prune,
     overfitting_reason,
     prune_reason,
 )
@@ -54,13 +57,21 @@ def make_curves(val_loss: list[float], val_top1: list[float], gap: list[float]) 
     }
 
 
-def run_trial(study: optuna.Study, curves: dict[str, list], reasons: list | None = None) -> Any:
+def run_trial(
+    study: optuna.Study,
+    curves: dict[str, list],
+    reasons: list | None = None,
+    *,
+    baseline: bool = False,
+) -> Any:
     """The objective's epoch loop: store curves, report val top-1, stop at the first prune."""
+    if baseline:  # as the runner does: the seed's recipe, enqueued with its user attr
+        study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
     trial = study.ask()
     for i, epoch in enumerate(curves["epoch"]):
         trial.set_user_attr("curves", {k: v[: i + 1] for k, v in curves.items()})
         trial.report(curves["val_top1"][i], epoch)
-        if trial.should_prune():
+        if may_prune(trial) and trial.should_prune():
             why = prune_reason(trial)
             trial.set_user_attr(PRUNE_REASON_ATTR, why)
             if reasons is not None:
@@ -418,3 +429,52 @@ def test_build_overfitting_and_default():
 def test_build_pruner_refuses_bad_settings(settings: Any, match: str):
     with pytest.raises(ValueError, match=match):
         build_pruner(settings)
+
+
+# The baseline is the reference for every effect: the bad-trial rules (a floor, the median,
+# Hyperband) never stop it, whether they are wrapped by the overfitting pruner or the study's
+# pruner themselves. Only the overfitting rules may, and that is early stopping.
+NOT_LEARNING = [0.01] * 10
+
+
+def _bad_trial_pruners() -> list[tuple[str, Any]]:
+    return [
+        ("median", lambda: MedianPruner(n_startup_trials=1, n_warmup_steps=2)),
+        ("threshold", lambda: ThresholdPruner(lower=0.15, n_warmup_steps=2)),
+        ("floor", lambda: FloorPruner(chance_multiple=3, n_warmup_steps=2)),
+        ("hyperband", lambda: HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)),
+    ]
+
+
+BASELINE_ROWS = [
+    (f"{wrap}{name}", factory, wrap)
+    for name, factory in _bad_trial_pruners()
+    for wrap in ("", "overfitting+")
+]
+
+
+@pytest.mark.parametrize(
+    ("factory", "wrap"), [r[1:] for r in BASELINE_ROWS], ids=[r[0] for r in BASELINE_ROWS]
+)
+def test_baseline_is_never_pruned_as_a_bad_trial(factory: Any, wrap: str) -> None:
+    pruner = OverfittingPruner(wrapped=factory()) if wrap else factory()
+    # A fixed name: Hyperband picks each trial's bracket from a hash of it.
+    study = optuna.create_study(direction="maximize", pruner=pruner, study_name="baseline")
+    study.set_user_attr("classes", 121)
+    for _ in range(3):
+        run_trial(study, make_curves(FALLING_LOSS, RISING_TOP1, SMALL_GAP))
+    bad = make_curves(FALLING_LOSS, NOT_LEARNING, SMALL_GAP)
+    assert run_trial(study, bad, baseline=True) is None
+    assert study.trials[-1].state == TrialState.COMPLETE
+    # The same curve, not the baseline: pruned (Hyperband: by the time a few have tried).
+    assert any(run_trial(study, bad) is not None for _ in range(6))
+
+
+def test_baseline_is_still_stopped_early_for_overfitting() -> None:
+    floor = FloorPruner(chance_multiple=3, n_warmup_steps=2)
+    study = optuna.create_study(direction="maximize", pruner=OverfittingPruner(wrapped=floor))
+    reasons: list = []
+    assert (
+        run_trial(study, make_curves(U_LOSS, RISING_TOP1, SMALL_GAP), reasons, baseline=True) == 8
+    )
+    assert reasons == ["overfitting: val loss rose 3 epochs (2.000 → 2.200), gap 0.05"]

@@ -120,7 +120,7 @@ def test_gpu_space_names_a_placeholder_manifest_relative_to_the_file() -> None:
     assert Path(data.manifest).resolve() == (REPO / "data/plants/dataset.jsonl").resolve()
     assert space.train_config(space.baseline).data == data
     assert space.baseline["model"] == "vit_base_patch16_224"
-    assert space.baseline["pretrained"] == "none"
+    assert space.baseline["pretrained"] == "hub"  # the seed fine-tuned (see the YAML)
 
 
 def test_list_spaces(tmp_path: Path) -> None:
