@@ -334,6 +334,17 @@ class Trainer:
                 f"{path} was written by another configuration ({', '.join(changes)}); use "
                 "another --checkpoint-dir or delete it to start over"
             )
+        # The same configuration over a changed manifest: the head's rows would mean other
+        # classes, silently, when the count stays the same.
+        saved = state.get("classes")
+        if saved is not None and list(saved) != list(self.dataset.classes):
+            changed = sum(a != b for a, b in zip(saved, self.dataset.classes, strict=False))
+            changed += abs(len(saved) - len(self.dataset.classes))
+            raise checkpoint.unusable(
+                path,
+                f"written for other classes: {len(saved)} then, {len(self.dataset.classes)} now, "
+                f"{changed} differ",
+            )
         try:
             self.device.unwrap(self.model).load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])

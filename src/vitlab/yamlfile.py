@@ -9,6 +9,7 @@ serialised (a "billion laughs"). None of our files need them, so they are refuse
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def _parse(text: str, source: str | Path, error: type[UserError] = UserError) ->
             ) from None
         problem = getattr(e, "problem", None) or str(e)
         raise error(f"{where}: not valid YAML ({' '.join(str(problem).split())})") from None
+    except RecursionError:  # PyYAML composes and builds nested nodes recursively
+        raise error(
+            f"{source}: not valid YAML (nested too deeply: over {sys.getrecursionlimit()} levels)"
+        ) from None
 
 
 def read_yaml(path: Path, error: type[UserError] = UserError, what: str = "file") -> Any:

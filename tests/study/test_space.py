@@ -515,3 +515,18 @@ def test_yaml_anchors_and_aliases_are_refused(kind: str, text: str, expected: st
     with pytest.raises(error) as info:
         load_space(path) if kind == "space" else load_train_config(path)
     assert str(info.value) == f"{path}, {expected}: write the values out"
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [("space", "params: " + "[" * 5000 + "]" * 5000 + "\n"), ("config", "{" * 5000 + "}" * 5000)],
+    ids=["nested lists in a space", "nested mappings in a config"],
+)
+def test_yaml_nested_too_deeply_is_one_line(kind: str, text: str, tmp_path):
+    """PyYAML builds nested nodes recursively: a deep file must not be a RecursionError."""
+    path = tmp_path / f"{kind}.yaml"
+    path.write_text(text)
+    error = SpaceError if kind == "space" else ConfigError
+    with pytest.raises(error) as info:
+        load_space(path) if kind == "space" else load_train_config(path)
+    assert str(info.value).startswith(f"{path}: not valid YAML (nested too deeply")

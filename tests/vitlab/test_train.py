@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -191,3 +192,25 @@ def test_cuda_asked_for_without_a_gpu_is_a_clear_error(tiny_config):
         pytest.skip("this machine has a GPU")
     with pytest.raises(UserError, match="no CUDA GPU"):
         Trainer(dataclasses.replace(tiny_config, device="cuda"), progress=False)
+
+
+def test_resume_refuses_a_checkpoint_of_other_classes(tiny_config, tiny_manifest, tmp_path):
+    """Same configuration and as many classes, other names: the head's rows mean other species."""
+    manifest = tmp_path / "manifest.jsonl"
+    lines = tiny_manifest.read_text().splitlines()
+    manifest.write_text("\n".join(lines) + "\n")
+    data = dataclasses.replace(
+        tiny_config.data, manifest=str(manifest), image_root=str(tiny_manifest.parent)
+    )
+    config = dataclasses.replace(tiny_config, data=data, epochs=2)
+    trainer = Trainer(config, checkpoint_dir=tmp_path / "ckpt", progress=False)
+    next(trainer.fit())  # one epoch: last.pt holds this dataset's classes
+    renamed = [json.loads(line) for line in lines]
+    for record in renamed:
+        record["label"] = f"renamed {record['label']}"
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in renamed))
+    with pytest.raises(UserError) as info:
+        Trainer(config, checkpoint_dir=tmp_path / "ckpt", progress=False)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'ckpt' / 'last.pt'}: cannot resume from it (")
+    assert "other classes" in message and "\n" not in message
