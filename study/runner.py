@@ -81,6 +81,8 @@ def load_study_dataset(
 def study_data_config(opts: RunOptions, space: SearchSpace) -> DataConfig:
     """The space's data section with the command line's source, if it names one."""
     data = space.data_config() or DataConfig()
+    if opts.test is not None and opts.train is None:
+        raise UserError("--test goes with --train and --val (a --data manifest is split here)")
     if opts.train is not None or opts.val is not None:
         if opts.train is None or opts.val is None:
             raise UserError("--train and --val go together")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from study.runner import RunOptions, run_study
+from study.runner import RunOptions, run_study, study_data_config
 from study.space import load_space
 from study.training import train_config_file
 from tests.conftest import TINY_VIT
@@ -187,3 +187,19 @@ def test_pretrained_resolves_against_the_yaml_like_data(in_tmp, given, expected,
         space = load_space(path)
         config = space.train_config(space.baseline)
     assert config.pretrained == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"test": Path("t.jsonl")}, "--test goes with --train and --val"),
+        ({"data": Path("m.jsonl"), "test": Path("t.jsonl")}, "--test goes with --train and --val"),
+        ({"train": Path("a.jsonl")}, "--train and --val go together"),
+    ],
+    ids=["test alone", "test with a manifest", "train without val"],
+)
+def test_run_refuses_split_flags_it_would_ignore(in_tmp, given, message):
+    """A --test the run would drop silently is an error, before any data or storage is read."""
+    space = load_space(write_space(in_tmp))
+    with pytest.raises(UserError, match=message):
+        study_data_config(RunOptions(space=space.source, **given), space)
