@@ -7,8 +7,12 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vitlab.errors import UserError
+
+if TYPE_CHECKING:
+    from study.runner import RunOptions
 
 EPILOG = "Run 'python -m study COMMAND --help' for a command's options."
 DEMO_TRAIN_CONFIG = Path("configs/demo_train.yaml")  # the example `train --help` names
@@ -127,27 +131,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from study.runner import RunOptions, run_study
+def run_options(args: argparse.Namespace) -> RunOptions:
+    """The ``run`` sub-command's arguments as the runner's options."""
+    from study.runner import RunOptions
 
-    run_study(
-        RunOptions(
-            space=args.space,
-            data=args.data,
-            train=args.train,
-            val=args.val,
-            test=args.test,
-            study_name=args.study,
-            storage=args.storage,
-            trials=args.trials,
-            timeout=args.timeout,
-            device=args.device,
-            seed=args.seed,
-            heartbeat=args.heartbeat,
-            grace=args.grace,
-            artifacts=args.artifacts,
-        )
+    return RunOptions(
+        space=args.space,
+        data=args.data,
+        train=args.train,
+        val=args.val,
+        test=args.test,
+        study_name=args.study,
+        storage=args.storage,
+        trials=args.trials,
+        timeout=args.timeout,
+        device=args.device,
+        seed=args.seed,
+        heartbeat=args.heartbeat,
+        grace=args.grace,
+        artifacts=args.artifacts,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from study.runner import run_study
+
+    run_study(run_options(args))
     return 0
 
 
@@ -233,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grace",
         type=int,
-        help="seconds without a heartbeat before a trial is failed and retried (default 30)",
+        help="seconds without a heartbeat before a trial is failed and retried (default 30; "
+        "at least 3 heartbeats)",
     )
     _add_artifacts(p)
     _add_common(p)

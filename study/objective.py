@@ -16,6 +16,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial
 
 from study.interrupt import InterruptGate
 from study.pruning import BASELINE_ATTR, PRUNE_REASON_ATTR, may_prune, prune_reason
@@ -63,8 +65,15 @@ class Objective:
         self.events = events or TrialEvents()
         # Without an installed gate, Ctrl-C behaves as Python's default.
         self.gate = gate or InterruptGate()
+        # The trial being run, until Optuna has stored its end (see ``finished``).
+        self.current: optuna.Trial | None = None
+
+    def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """An Optuna callback: the current trial's end is stored."""
+        self.current = None
 
     def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial
         self.gate.check()
         params = self.space.suggest(trial)
         config = self.space.train_config(params)
@@ -78,6 +87,8 @@ class Objective:
         except optuna.TrialPruned:
             write_trial_view(trial, self.artifact_store)
             raise
+        except UpdateFinishedTrialError:
+            raise  # another worker failed this trial (a late heartbeat): nothing can be written
         except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
             error = f"{type(e).__name__}: {e}"
             set_user_attrs(trial, {"error": error, ENDED: f"{FAILED}: {error}"})

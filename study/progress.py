@@ -1,4 +1,4 @@
-"""Live progress on the terminal: trial i of N, its parameters, each epoch, best so far, ETA."""
+"""Live progress on the terminal: each trial and its parameters, each epoch, best so far, ETA."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.pruning import PRUNE_REASON_ATTR
 from vitlab.train import EpochMetrics
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def format_params(params: dict[str, Any]) -> str:
@@ -35,7 +37,12 @@ class Progress:
 
     def on_start(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
         tag = " (baseline: the seed's recipe)" if trial.user_attrs.get("baseline") else ""
-        self._print(f"trial {trial.number + 1}/{self.total}{tag}  {format_params(params)}")
+        # Not "trial i/N": retries, failures, other workers and resumed studies take numbers
+        # too, so a trial's number can pass the target.
+        done = len(trial.study.get_trials(deepcopy=False, states=FINISHED))
+        self._print(
+            f"trial {trial.number + 1} ({done}/{self.total} finished){tag}  {format_params(params)}"
+        )
 
     def on_epoch(self, trial: optuna.Trial, m: EpochMetrics, epochs: int) -> None:
         self._print(
@@ -67,7 +74,7 @@ class Progress:
     def summary(self, study: optuna.Study) -> str:
         trials = study.get_trials(deepcopy=False)
         states = [t.state for t in trials]
-        done = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+        done = sum(s in FINISHED for s in states)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         best = max(complete, key=lambda t: t.value, default=None)
         best_text = (

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import signal
 import sys
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,13 +19,15 @@ from typing import Any, TextIO
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.study import MaxTrialsCallback
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
+from study.commands import optuna_command, run_command
 from study.dashboard import DEFAULT_ARTIFACTS, dashboard_command
 from study.data import prepare_split
 from study.interrupt import InterruptGate
+from study.loop import StopAfterFailures, optimize
 from study.objective import BASELINE_ATTR, Objective, TrialEvents
-from study.progress import Progress
+from study.progress import FINISHED, Progress
 from study.space import SearchSpace, load_space
 from study.storage import default_storage_url, exclusive, open_storage
 from study.views import study_note, write_study_note
@@ -35,14 +39,17 @@ from vitlab.models import ModelError, check_pretrained
 DEFAULT_SPACE = Path("search_spaces/demo.yaml")
 DEFAULT_TRIALS = 12
 MAX_CONSECUTIVE_FAILURES = 3
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+METRIC = "val_top1"  # what every trial's value is: the best epoch's val top-1
 
 
 class Interrupted(UserError):
-    """Ctrl-C: the running trial was marked failed; the message says how to resume."""
+    """Ctrl-C or SIGTERM: the running trial was marked failed; the message says how to resume."""
 
-    exit_code = 130  # the shell's convention for SIGINT
     prefix = ""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,9 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
         direction="maximize",
         load_if_exists=True,
     )
+    with warnings.catch_warnings():  # set_metric_names is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([METRIC])  # optuna-dashboard and `optuna best-trial` name it
     _record_study(study, space, dataset, summary, source, opts)
     report = Path("reports") / f"{name}.html"
     write_study_note(
@@ -202,43 +212,27 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
         )
         try:
             with gate:
-                study.optimize(
+                optimize(
+                    study,
                     objective,
                     timeout=opts.timeout or space.timeout,  # the space's safety net
-                    catch=(Exception,),
-                    gc_after_trial=False,
                     callbacks=[
+                        objective.finished,
                         MaxTrialsCallback(total, states=FINISHED),
                         progress.callback,
                         StopAfterFailures(MAX_CONSECUTIVE_FAILURES),
                         gate.callback,
                     ],
+                    out=out,
                 )
         except KeyboardInterrupt:
             raise Interrupted(
-                "interrupted: the running trial is marked failed and every finished trial is "
-                f"saved in {url}. Resume with: python -m study run --space {opts.space} "
-                f"--study {name} --storage {url}" + _data_args(opts)
+                f"interrupted ({gate.signal_name}): the running trial is marked failed and every "
+                f"finished trial is saved in {url}. Resume with: {run_command(opts, name, url)}",
+                signum=gate.signum,
             ) from None
     _print_end(study, url, opts.artifacts, out)
     return study
-
-
-class StopAfterFailures:
-    """Stop this worker after N failed trials in a row: a broken setup must not spin forever."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.streak = limit, 0
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        self.streak = self.streak + 1 if trial.state == TrialState.FAIL else 0
-        if self.streak >= self.limit:
-            study.stop()
-            print(
-                f"stopping: {self.limit} trials failed in a row (last: "
-                f"{trial.user_attrs.get('error', 'unknown error')})",
-                file=sys.stderr,
-            )
 
 
 def _record_study(
@@ -256,6 +250,13 @@ def _record_study(
         raise UserError(
             f"study {study.study_name!r} was run on other data (fingerprint {old[:12]}, now "
             f"{dataset.fingerprint[:12]}); use another --study name to compare"
+        )
+    seed = attrs.get("train_seed")
+    if old is not None and seed is not None and seed != opts.seed:
+        # One study, one training seed: its trials compare only if they share it.
+        raise UserError(
+            f"--seed {opts.seed}: study {study.study_name!r} was run with --seed {seed}; "
+            f"continue it with --seed {seed}, or give another --study name"
         )
     if old is None:
         study.set_user_attr("dataset_fingerprint", dataset.fingerprint)
@@ -282,12 +283,6 @@ def _count(study: optuna.Study, states: tuple[TrialState, ...]) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _data_args(opts: RunOptions) -> str:
-    if opts.train is not None:
-        return f" --train {opts.train} --val {opts.val}"
-    return f" --data {opts.data}" if opts.data is not None else ""
-
-
 def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> None:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if complete:
@@ -302,4 +297,4 @@ def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> N
             print(f"baseline (the seed's recipe): val top1 {baseline[0].value:.1%}", file=out)
     print(f"study {study.study_name!r} lives in {url}", file=out)
     print(f"watch it: {dashboard_command(url, artifacts)}", file=out)
-    print(f"or: optuna trials --study-name {study.study_name} --storage {url}", file=out)
+    print(f"or: {optuna_command('trials', study.study_name, url)}", file=out)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +28,7 @@ from optuna.distributions import (
 )
 
 from study import space_checks as checks
+from study.sampling import TrialSeeded, build_sampler
 from study.space_checks import SpaceError, fail
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.config import (
@@ -160,27 +160,18 @@ class SearchSpace:
         except ConfigError as e:
             raise SpaceError(str(e)) from None
 
-    def make_sampler(self) -> optuna.samplers.BaseSampler:
-        """The configured sampler; default: seeded (0) multivariate TPE."""
+    def make_sampler(self) -> TrialSeeded:
+        """The configured sampler, seeded per trial; default: seeded (0) multivariate TPE."""
         settings = dict(self.sampler or {})
         kind = settings.pop("type", "tpe")
-        settings.setdefault("seed", 0)
-        samplers = optuna.samplers
-        if kind == "tpe":
-            settings.setdefault("multivariate", True)
-            return samplers.TPESampler(**settings)
-        if kind == "random":
-            return samplers.RandomSampler(**settings)
+        explicit = settings.pop("grid", None)
+        grid = None
         if kind == "grid":
-            grid = checks.grid_values(self.params, settings, self.source)
-            return samplers.GridSampler(grid, seed=settings["seed"])
-        if kind == "gp":
-            return samplers.GPSampler(**settings)
-        if kind == "qmc":
-            with warnings.catch_warnings():  # QMCSampler is marked experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return samplers.QMCSampler(**settings)
-        raise fail(self.source, "sampler.type", f"unknown sampler {kind!r}")
+            grid = checks.grid_values(self.params, {"grid": explicit}, self.source)
+        try:
+            return build_sampler(kind, settings, grid)
+        except ValueError as e:  # load checked the types; this is a value Optuna refuses
+            raise fail(self.source, "sampler", str(e)) from None
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         """``study.pruning.build_pruner(pruner)``; no ``pruner`` key gives that module's default."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from sqlalchemy import text
+from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from vitlab.errors import UserError
@@ -24,6 +24,8 @@ from vitlab.errors import UserError
 DEFAULT_DB = Path("results/studies.db")
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30  # a trial silent this long belongs to a dead worker
+# A busy worker's heartbeat can be late: a shorter grace fails live trials (and runs them twice).
+MIN_GRACE_HEARTBEATS = 3
 MAX_RETRY = 3
 SCHEMA_ATTEMPTS = 5  # workers started together on an empty database race to create its tables
 
@@ -42,16 +44,18 @@ def open_storage(
     """An RDB storage with heartbeats and retries; creates the SQLite folder if needed."""
     url = url or default_storage_url()
     interval = heartbeat_interval or HEARTBEAT_SECONDS
-    grace = grace_period or max(GRACE_SECONDS, 3 * interval)
+    grace = grace_period or max(GRACE_SECONDS, MIN_GRACE_HEARTBEATS * interval)
+    if heartbeat:
+        check_grace(interval, grace)
     engine_kwargs: dict = {}
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+    database = _sqlite_file(url)
+    if database is not None:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
         # Several workers share one SQLite file: wait for the write lock instead of failing.
         engine_kwargs = {"connect_args": {"timeout": 60}}
     warnings.filterwarnings("ignore", category=ExperimentalWarning)  # heartbeat is "experimental"
     try:
-        return _rdb_storage(
+        storage = _rdb_storage(
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=interval if heartbeat else None,
@@ -62,6 +66,69 @@ def open_storage(
         )
     except Exception as e:  # a bad URL, a missing driver, a server that does not answer
         raise UserError(f"storage {url!r} cannot be opened: {type(e).__name__}: {e}") from None
+    if storage.engine.dialect.name == "sqlite":
+        _begin_immediate(storage.engine)
+        if heartbeat:  # a worker: it must write
+            _check_writable(storage.engine, url)
+    return storage
+
+
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a ``sqlite:///PATH`` URL; None for others, memory and URI names."""
+    if not url.startswith("sqlite:///"):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return database
+
+
+def _begin_immediate(engine: Engine) -> None:
+    """Every SQLite transaction takes the write lock when it begins (BEGIN IMMEDIATE).
+
+    Python's sqlite3 begins a transaction only at the first write, so Optuna's check-then-set
+    steps (read a WAITING trial, set it RUNNING) read outside any transaction: workers starting
+    together all saw the enqueued baseline waiting, and all ran it. Begun IMMEDIATE, a second
+    worker's transaction waits for the first to commit, then reads the trial RUNNING.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _driver_does_not_begin(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # the connections Optuna opened so far reconnect with both hooks
+
+
+def _check_writable(engine: Engine, url: str) -> None:
+    """Fail now, plainly, on a database that cannot be written (a read-only file system or
+    ``?mode=ro``); else the first commit fails with Optuna's guess about "max length"."""
+    try:
+        with engine.connect() as con:
+            # A write that changes nothing, rolled back: SQLite refuses it on a read-only file.
+            con.exec_driver_sql("UPDATE version_info SET schema_version = schema_version")
+            con.rollback()
+    except OperationalError as e:
+        engine.dispose()  # this storage is not used: close its file
+        raise UserError(
+            f"storage {url!r}: the database cannot be written ({e.orig}); a read-only "
+            "file or file system? Copy it somewhere writable, or give another --storage"
+        ) from None
+
+
+def check_grace(heartbeat: int, grace: int) -> None:
+    """Refuse a grace period shorter than a few heartbeats (and non-positive values)."""
+    if heartbeat <= 0:
+        raise UserError(f"--heartbeat {heartbeat}: expected seconds > 0")
+    if grace < MIN_GRACE_HEARTBEATS * heartbeat:
+        raise UserError(
+            f"--grace {grace} is shorter than {MIN_GRACE_HEARTBEATS} heartbeats of --heartbeat "
+            f"{heartbeat} s: other workers would fail live trials; give --grace "
+            f"{MIN_GRACE_HEARTBEATS * heartbeat} or more"
+        )
 
 
 @contextmanager

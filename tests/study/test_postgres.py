@@ -6,6 +6,7 @@ real ``python -m study run`` processes on the tiny space of test_runner.py.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import multiprocessing
@@ -28,10 +29,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.dashboard import open_dashboard
 from study.data import default_split_dir
-from study.runner import RunOptions, run_study
+from study.runner import RunOptions, load_study_dataset, run_study
+from study.space import load_space
 from study.storage import exclusive, open_storage
 from tests.postgres_cluster import PostgresCluster
-from tests.study.test_runner import FINISHED, study_cli, wait_for, write_space
+from tests.study.test_runner import FINISHED, sampled_params, wait_for, write_space
 from vitlab.errors import UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -58,19 +60,17 @@ class Trials:
 
 
 def prepare_data(folder: Path, space: Path, data: Path) -> Path:
-    """Split and cache once, in a throwaway SQLite study; returns the split's folder.
+    """Split and cache once, in this process (no worker start-up to pay); returns the split.
 
     The workers then read the split files (--train/--val) instead of each rewriting them: the
     study is what they should race on.
     """
-    subprocess.run(
-        study_cli(space, f"sqlite:///{folder / 'prepare.db'}", data, "--trials", "1"),
-        cwd=folder,
-        env=WORKER_ENV,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    here = Path.cwd()
+    os.chdir(folder)  # results/ (split, cache) as a worker started in ``folder`` finds them
+    try:
+        load_study_dataset(RunOptions(space=space, data=data), load_space(space), io.StringIO())
+    finally:
+        os.chdir(here)
     return folder / default_split_dir(data)
 
 
@@ -190,20 +190,29 @@ def test_a_storage_that_cannot_be_opened_is_one_clear_error(
 
 
 @pytest.mark.slow
-def test_three_workers_share_one_postgres_study(tmp_path, tiny_manifest, postgres_url):
-    space = write_space(tmp_path, trials=6, epochs=2)
+@pytest.mark.parametrize(
+    ("backend", "workers"),
+    [("sqlite", 2), ("sqlite", 3), ("postgresql", 2), ("postgresql", 3)],
+)
+def test_workers_share_one_study_and_never_replay_a_trial(
+    backend, workers, request, tmp_path, tiny_manifest
+):
+    url = _backend_url(backend, request, tmp_path)
+    space = write_space(tmp_path, trials=5, epochs=1)
     split = prepare_data(tmp_path, space, tiny_manifest)
-    workers = start_workers(3, worker_cli(space, postgres_url, split), tmp_path)
-    outputs = [w.communicate(timeout=600) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    started = start_workers(workers, worker_cli(space, url, split), tmp_path)
+    outputs = [w.communicate(timeout=600) for w in started]
+    assert [w.returncode for w in started] == [0] * workers, outputs
 
-    study = Trials(postgres_url).study()
+    study = Trials(url).study()
     assert_numbered_in_order_and_settled(study)
     assert len(enqueued_baselines(study)) == 1, "workers starting together each enqueued one"
     finished = study.get_trials(states=FINISHED)
-    # Each worker stops at 6 finished trials; one already in a trial finishes it (up to +2).
-    assert 6 <= len(finished) <= 8
+    # Each worker stops at 5 finished trials; one already in a trial finishes it.
+    assert 5 <= len(finished) <= 5 + workers - 1
     assert len(finished) == len(study.trials)  # nothing failed, nothing lost
+    params = sampled_params(study)
+    assert len(set(params)) == len(params), "two workers ran the same configuration"
     assert all("trial" in out for out, _ in outputs)  # every worker really ran trials
 
 
@@ -315,3 +324,47 @@ def test_exclusive_lets_one_worker_at_a_time_into_the_block(backend, request, tm
     ordered = sorted(spans.get(timeout=5) for _ in processes)
     for (_, end), (start, _) in itertools.pairwise(ordered):
         assert start >= end  # no two workers inside at once
+
+
+def test_the_readme_postgresql_url_works_in_run_and_in_optunas_cli(postgres_cluster):
+    """``postgresql://`` (no driver named): SQLAlchemy's default driver must be installed."""
+    url = postgres_cluster.create_database("plain_url").replace(
+        "postgresql+psycopg2://", "postgresql://"
+    )
+    assert url.startswith("postgresql://study@127.0.0.1:")
+    storage = open_storage(url, heartbeat_interval=2, grace_period=6)
+    optuna.create_study(study_name="plain", storage=storage)
+    r = subprocess.run(
+        ["optuna", "studies", "--storage", url, "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert [s["name"] for s in json.loads(r.stdout)] == ["plain"]
+
+
+def _pop_together(url: str, barrier: Barrier, popped: Queue) -> None:
+    study = optuna.load_study(study_name="queue", storage=open_storage(url, heartbeat=False))
+    barrier.wait()
+    popped.put(study._pop_waiting_trial_id())  # what study.ask() does first
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_workers_asking_together_run_an_enqueued_trial_once(backend, request, tmp_path):
+    """SQLite read the WAITING trial outside a transaction: every worker took the baseline."""
+    url = _backend_url(backend, request, tmp_path)
+    study = optuna.create_study(study_name="queue", storage=open_storage(url, heartbeat=False))
+    study.enqueue_trial({"x": 1.0})
+    context = multiprocessing.get_context("fork")
+    barrier, popped = context.Barrier(4), context.Queue()
+    processes = [
+        context.Process(target=_pop_together, args=(url, barrier, popped)) for _ in range(4)
+    ]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    assert [p.exitcode for p in processes] == [0] * 4
+    got = sorted((popped.get(timeout=5) for _ in processes), key=lambda v: v is not None)
+    assert got[:3] == [None] * 3 and got[3] is not None  # one worker got it, three found none

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -14,12 +17,13 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from optuna.storages import RDBStorage
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from study.objective import Objective
 from study.runner import Interrupted, RunOptions, run_study
 from tests.conftest import TINY_VIT, default_sigint
+from vitlab.errors import UserError
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -196,6 +200,15 @@ def running_with_epochs(db: Path) -> bool:
     return rows[0] > 0
 
 
+def sampled_params(study: optuna.Study) -> list[tuple[tuple[str, object], ...]]:
+    """The parameters of every trial that is not a heartbeat retry (those repeat on purpose)."""
+    return [
+        tuple(sorted(t.params.items()))
+        for t in study.trials
+        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is None
+    ]
+
+
 def load(url: str) -> optuna.Study:
     return optuna.load_study(study_name="tiny", storage=url)
 
@@ -236,44 +249,10 @@ def test_sigkill_mid_trial_then_resume(tmp_path, tiny_manifest):
         if t.system_attrs.get("failed_trial") == stale[0] and t.state in FINISHED
     ]
     assert len(retried) == 1 and retried[0].params == study.trials[stale[0]].params
+    params = sampled_params(study)
+    assert len(set(params)) == len(params), "the restarted worker replayed a trial"
     assert len(after) == 4
     assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
-
-
-@pytest.mark.slow
-def test_two_workers_share_one_sqlite_study(tmp_path, tiny_manifest):
-    space = write_space(tmp_path, trials=6, epochs=2)
-    url = storage_url(tmp_path)
-    # Split and cache first, so both workers start from the same prepared data.
-    subprocess.run(
-        study_cli(space, url, tiny_manifest, "--trials", "1"),
-        cwd=tmp_path,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    workers = [
-        subprocess.Popen(
-            study_cli(space, url, tiny_manifest),
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [w.communicate(timeout=600) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0], outputs
-    study = load(url)
-    numbers = [t.number for t in study.trials]
-    assert numbers == list(range(len(numbers)))  # no duplicated or missing numbers
-    finished = study.get_trials(states=FINISHED)
-    # Each worker stops once the study has 6 finished trials; a worker that had already started
-    # a trial finishes it, so one extra trial per extra worker is possible.
-    assert 6 <= len(finished) <= 7
-    assert sum(bool(t.user_attrs.get("baseline")) for t in study.trials) == 1
-    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.FAIL))
-    assert all("trial" in out for out, _ in outputs)  # both workers really ran trials
 
 
 @pytest.mark.slow
@@ -379,3 +358,133 @@ def test_one_user_attr_write_per_epoch_and_the_summary_once(in_tmp, tiny_manifes
     assert writes.count("curves") == trial.user_attrs["epochs_run"]
     for key in ("epochs_run", "best_val_top1", "best", "seconds"):
         assert writes.count(key) == 1, key
+
+
+def fail_from_another_worker(url: str, number: int) -> None:
+    """What another worker's stale-heartbeat check does: FAIL the trial and queue its retry."""
+    other = RDBStorage(url)
+    study = optuna.load_study(study_name="tiny", storage=other)
+    trial_id = other.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    other.set_trial_state_values(trial_id, TrialState.FAIL)
+    RetryHeartbeatStaleTrialCallback(max_retry=3)(study, other.get_trial(trial_id))
+
+
+@pytest.mark.parametrize("when", ["mid-trial", "before its tell"])
+def test_a_worker_whose_trial_another_worker_failed_says_so_and_goes_on(
+    when, in_tmp, tiny_manifest, monkeypatch
+):
+    url = storage_url(in_tmp)
+    real = Objective._train
+
+    def taken_over(self, trial, config):
+        if trial.number == 1 and when == "mid-trial":
+            fail_from_another_worker(url, 1)  # every later write to the trial is refused
+        value = real(self, trial, config)
+        if trial.number == 1 and when == "before its tell":
+            fail_from_another_worker(url, 1)
+        return value
+
+    monkeypatch.setattr(Objective, "_train", taken_over)
+    out = io.StringIO()
+    space = write_space(in_tmp, trials=3, epochs=1)
+    study = run_study(RunOptions(space=space, data=tiny_manifest, storage=url), out=out)
+    said = [line for line in out.getvalue().splitlines() if "another worker" in line]
+    assert said == [
+        "trial 2 was failed by another worker (no heartbeat from here within --grace); "
+        "it is queued again; going on"
+    ]
+    assert study.trials[1].state == TrialState.FAIL
+    retry = [t for t in study.trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(retry) == 1 and retry[0].state in FINISHED
+    assert len(study.get_trials(states=FINISHED)) == 3
+
+
+def test_the_study_names_its_metric_val_top1(in_tmp, tiny_manifest):
+    url = storage_url(in_tmp)
+    space = write_space(in_tmp, trials=1, epochs=1)
+    run_study(RunOptions(space=space, data=tiny_manifest, storage=url), out=open(os.devnull, "w"))
+    study = load(url)  # as optuna-dashboard and `optuna best-trial` read it
+    assert study.metric_names == ["val_top1"]
+    assert "value_val_top1" in study.trials_dataframe(multi_index=False).columns
+
+
+RESUMED = [
+    RunOptions(space=Path("tiny.yaml"), data=Path("data/my manifest.jsonl")),
+    RunOptions(
+        space=Path("spaces/it's.yaml"),
+        train=Path("a b/train.jsonl"),
+        val=Path("a b/val.jsonl"),
+        test=Path("a b/test.jsonl"),
+        trials=7,
+        timeout=90.5,
+        device="cpu",
+        seed=3,
+        heartbeat=2,
+        grace=9,
+        artifacts=Path("shared folder/artifacts"),
+    ),
+]
+
+
+@pytest.mark.parametrize("opts", RESUMED, ids=["data", "every flag"])
+def test_the_resume_command_repeats_every_flag_quoted(opts):
+    from study.cli import build_parser, run_options
+    from study.commands import run_command
+
+    name, url = "my study; rm -rf ~", "sqlite:///results/my studies.db"
+    words = shlex.split(run_command(opts, name, url))
+    assert words[:4] == ["python", "-m", "study", "run"]
+    parsed = run_options(build_parser().parse_args(words[3:]))
+    assert parsed == dataclasses.replace(opts, study_name=name, storage=url)
+
+
+def test_a_different_seed_on_an_existing_study_is_one_line_error(in_tmp, tiny_manifest):
+    url = storage_url(in_tmp)
+    space = write_space(in_tmp, trials=1, epochs=1)
+    opts = RunOptions(space=space, data=tiny_manifest, storage=url, seed=0)
+    run_study(opts, out=open(os.devnull, "w"))
+    with pytest.raises(UserError) as caught:
+        run_study(dataclasses.replace(opts, seed=1), out=open(os.devnull, "w"))
+    assert str(caught.value) == (
+        "--seed 1: study 'tiny' was run with --seed 0; continue it with --seed 0, "
+        "or give another --study name"
+    )
+
+
+@pytest.fixture
+def sigterm_is_a_test_failure():
+    """Without the gate's handler, SIGTERM would end pytest: make it an error in the trial."""
+
+    def unhandled(signum, frame):
+        raise RuntimeError("SIGTERM reached the test's handler: the study did not handle it")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    yield
+    signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_sigint_and_sigterm_fail_the_running_trial_and_say_how_to_resume(
+    signum, code, in_tmp, tiny_manifest, monkeypatch, python_sigint, sigterm_is_a_test_failure
+):
+    original = RDBStorage.set_trial_intermediate_value
+
+    def signalled_mid_trial(self, trial_id, step, value):
+        original(self, trial_id, step, value)
+        if step == 1:
+            signal.raise_signal(signum)  # the trial's next epoch stops at once
+
+    monkeypatch.setattr(RDBStorage, "set_trial_intermediate_value", signalled_mid_trial)
+    space = write_space(in_tmp, trials=2, epochs=3, gap_threshold=None)
+    url = storage_url(in_tmp)
+    with pytest.raises(Interrupted) as caught:
+        run_study(
+            RunOptions(space=space, data=tiny_manifest, storage=url, trials=2),
+            out=open(os.devnull, "w"),
+        )
+    assert caught.value.exit_code == code
+    assert f"interrupted ({signal.Signals(signum).name})" in str(caught.value)
+    assert "Resume with: python -m study run" in str(caught.value)
+    trials = load(url).trials
+    assert [t.state for t in trials] == [TrialState.FAIL]
+    assert len(trials[0].intermediate_values) == 1 and "error" not in trials[0].user_attrs

@@ -1,0 +1,42 @@
+"""The shell commands ``run`` prints: the run itself (to resume it) and Optuna's views of a study.
+
+Every word is shell-quoted, so a study name or a path with spaces or quotes pastes as it is.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from study.dashboard import DEFAULT_ARTIFACTS
+
+if TYPE_CHECKING:
+    from study.runner import RunOptions
+
+
+def run_command(opts: RunOptions, study_name: str, url: str) -> str:
+    """``python -m study run`` with every option of ``opts``: run again, it continues the study."""
+    args = ["python", "-m", "study", "run", "--space", str(opts.space)]
+    args += ["--study", study_name, "--storage", url]
+    if opts.data is not None:
+        args += ["--data", str(opts.data)]
+    for flag, path in (("--train", opts.train), ("--val", opts.val), ("--test", opts.test)):
+        if path is not None:
+            args += [flag, str(path)]
+    options = (
+        ("--trials", opts.trials),
+        ("--timeout", opts.timeout),
+        ("--device", opts.device),
+        ("--heartbeat", opts.heartbeat),
+        ("--grace", opts.grace),
+    )
+    args += [word for flag, value in options if value is not None for word in (flag, str(value))]
+    args += ["--seed", str(opts.seed)]  # always: a study continues with its own seed only
+    if opts.artifacts != DEFAULT_ARTIFACTS:
+        args += ["--artifacts", str(opts.artifacts)]
+    return shlex.join(args)
+
+
+def optuna_command(command: str, study_name: str, url: str) -> str:
+    """Optuna's own CLI on the study: ``optuna trials ...``, ``optuna best-trial ...``."""
+    return shlex.join(["optuna", command, "--study-name", study_name, "--storage", url])
