@@ -14,12 +14,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import sys
 from pathlib import Path
 
-from study.data import prepare_split
+from study.runner import RunOptions, load_study_dataset
 from study.space import load_space
-from vitlab.config import DataConfig, TrainConfig
-from vitlab.dataset import Dataset, load_dataset
+from vitlab.config import TrainConfig
+from vitlab.dataset import Dataset
 from vitlab.train import Trainer
 
 
@@ -39,10 +40,10 @@ def main() -> None:
     parser.add_argument("--chance-multiple", type=float, default=3.0)
     args = parser.parse_args()
     space = load_space(args.space)
-    prepared = prepare_split(args.data)
-    image_size = space.train_config(space.baseline).image_size
-    data = DataConfig(manifest=prepared.summary["manifest"])
-    dataset = load_dataset(data, image_size=image_size, split=prepared.split)
+    # The data a study of this space would use (its data section, or --data), split and cached.
+    dataset, _, _ = load_study_dataset(
+        RunOptions(space=args.space, data=args.data), space, sys.stdout
+    )
     choices = {p.name: list(p.choices or ()) for p in space.params if p.type == "categorical"}
     recipes = [dict(space.baseline)]
     for model, weights in itertools.product(

@@ -23,16 +23,16 @@ from optuna.trial import TrialState
 
 from study.commands import optuna_command, run_command
 from study.dashboard import DEFAULT_ARTIFACTS, dashboard_command
-from study.data import prepare_split
+from study.data import PreparedSplit, prepare_split
 from study.interrupt import InterruptGate
 from study.loop import StopAfterFailures, optimize
 from study.objective import BASELINE_ATTR, Objective, TrialEvents
 from study.progress import FINISHED, Progress
 from study.space import SearchSpace, load_space
-from study.storage import default_storage_url, exclusive, open_storage
+from study.storage import default_storage_url, exclusive, heartbeat_settings, open_storage
 from study.views import study_note, write_study_note
 from vitlab.config import DataConfig
-from vitlab.dataset import Dataset, load_dataset
+from vitlab.dataset import Dataset, check_val_classes, load_dataset
 from vitlab.errors import UserError
 from vitlab.models import ModelError, check_pretrained
 
@@ -73,16 +73,27 @@ class RunOptions:
 def load_study_dataset(
     opts: RunOptions, space: SearchSpace, out: TextIO
 ) -> tuple[Dataset, dict[str, Any], str]:
-    """The split (computed once, the same for every trial and worker) and its image cache.
+    """The split (computed once, the same for every trial and worker) and its image cache."""
+    prepared = prepare_study_split(opts, space, out)
+    return cache_study_dataset(prepared, space), prepared.summary, prepared.source
+
+
+def prepare_study_split(opts: RunOptions, space: SearchSpace, out: TextIO) -> PreparedSplit:
+    """The checked split, before anything slow: a dataset a study cannot use fails here.
 
     The space's ``data`` section gives every setting; ``--data`` or ``--train/--val/--test``
     replace only its source. A manifest's split is written to results/splits/<name>/.
     """
     prepared = prepare_split(study_data_config(opts, space), out=out)
+    check_val_classes(prepared.split, prepared.source)
     print(prepared.describe(), file=out)
+    return prepared
+
+
+def cache_study_dataset(prepared: PreparedSplit, space: SearchSpace) -> Dataset:
+    """The split's images decoded once into the image cache (slow the first time)."""
     image_size = space.train_config(space.baseline).image_size
-    dataset = load_dataset(prepared.data, image_size=image_size, split=prepared.split)
-    return dataset, prepared.summary, prepared.source
+    return load_dataset(prepared.data, image_size=image_size, split=prepared.split)
 
 
 def study_data_config(opts: RunOptions, space: SearchSpace) -> DataConfig:
@@ -158,9 +169,13 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     name = opts.study_name or space.name
     url = opts.storage or default_storage_url()
     total = opts.trials or space.trials or DEFAULT_TRIALS
-    # The data first: a data error must not leave an empty study database behind.
-    dataset, summary, source = load_study_dataset(opts, space, out)
+    heartbeat_settings(opts.heartbeat, opts.grace)  # bad flags fail before the data is read
+    # The split first: a dataset the study cannot use must not leave an empty database behind.
+    # Then the storage, before the slow image cache: a bad URL must not wait for it.
+    prepared = prepare_study_split(opts, space, out)
+    summary, source = prepared.summary, prepared.source
     storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
+    dataset = cache_study_dataset(prepared, space)
 
     study = optuna.create_study(
         study_name=name,

@@ -43,10 +43,7 @@ def open_storage(
 ) -> RDBStorage:
     """An RDB storage with heartbeats and retries; creates the SQLite folder if needed."""
     url = url or default_storage_url()
-    interval = heartbeat_interval or HEARTBEAT_SECONDS
-    grace = grace_period or max(GRACE_SECONDS, MIN_GRACE_HEARTBEATS * interval)
-    if heartbeat:
-        check_grace(interval, grace)
+    interval, grace = heartbeat_settings(heartbeat_interval, grace_period)
     engine_kwargs: dict = {}
     database = _sqlite_file(url)
     if database is not None:
@@ -117,6 +114,14 @@ def _check_writable(engine: Engine, url: str) -> None:
             f"storage {url!r}: the database cannot be written ({e.orig}); a read-only "
             "file or file system? Copy it somewhere writable, or give another --storage"
         ) from None
+
+
+def heartbeat_settings(heartbeat: int | None, grace: int | None) -> tuple[int, int]:
+    """(heartbeat, grace) in seconds, defaults filled in and checked (``check_grace``)."""
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    grace = max(GRACE_SECONDS, MIN_GRACE_HEARTBEATS * heartbeat) if grace is None else grace
+    check_grace(heartbeat, grace)
+    return heartbeat, grace
 
 
 def check_grace(heartbeat: int, grace: int) -> None:

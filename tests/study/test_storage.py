@@ -45,7 +45,10 @@ def read_only_mount(folder: Path) -> Iterator[Path]:
 
 
 @pytest.mark.parametrize("how", ["read-only file system", "sqlite ?mode=ro"])
-def test_a_database_that_cannot_be_written_says_so(how, tmp_path, capsys):
+def test_a_database_that_cannot_be_written_says_so(
+    how, tmp_path, tiny_manifest, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # the split goes under tmp_path
     space = write_space(tmp_path, trials=1, epochs=1)
     with ExitStack() as stack:
         if how == "read-only file system":
@@ -57,8 +60,26 @@ def test_a_database_that_cannot_be_written_says_so(how, tmp_path, capsys):
         else:
             open_storage(storage_url(tmp_path)).engine.dispose()
             url = f"sqlite:///file:{tmp_path / 'studies.db'}?mode=ro&uri=true"
-        code = main(["run", "--space", str(space), "--storage", url])
+        code = main(["run", "--space", str(space), "--storage", url, "--data", str(tiny_manifest)])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(f"error: storage {url!r}: the database cannot be written"), err
     assert "max length" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "results" / "cache").exists()  # refused before the slow image cache
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--grace", "5"], "--grace 5 is shorter than 3 heartbeats"),
+        (["--heartbeat", "0"], "--heartbeat 0: expected seconds > 0"),
+    ],
+)
+def test_bad_heartbeat_flags_fail_before_any_data_is_read(
+    flags, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    space = write_space(tmp_path)
+    assert main(["run", "--space", str(space), "--storage", storage_url(tmp_path), *flags]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()  # no split, no cache, no database
