@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import shlex
 import socket
 import sys
 from pathlib import Path
@@ -40,12 +41,12 @@ class _QuietHandler(WSGIRequestHandler):
 
 def dashboard_command(url: str, artifacts: Path = DEFAULT_ARTIFACTS) -> str:
     """The command that watches a study, as ``run`` prints it at the end."""
-    command = "python -m study dashboard"
+    args = ["python", "-m", "study", "dashboard"]
     if url != default_storage_url():
-        command += f" --storage {url}"
+        args += ["--storage", url]
     if artifacts != DEFAULT_ARTIFACTS:
-        command += f" --artifacts {artifacts}"
-    return command
+        args += ["--artifacts", str(artifacts)]
+    return shlex.join(args)  # a path with spaces or quotes pastes as it is
 
 
 def is_loopback(host: str) -> bool:

@@ -348,6 +348,12 @@ def test_plotlyjs_deleted_in_the_dashboard_or_never_written_is_uploaded_again(me
             Path("out/a"),
             "python -m study dashboard --storage sqlite:///x.db --artifacts out/a",
         ),
+        (
+            "sqlite:///my studies/x.db",
+            Path("it's here"),
+            "python -m study dashboard --storage 'sqlite:///my studies/x.db' --artifacts "
+            "'it'\"'\"'s here'",
+        ),
     ],
 )
 def test_dashboard_command(url, artifacts, command):
