@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers import TINY_VIT
 from vitlab.config import DataConfig, TrainConfig
 from vitlab.demo import DemoSpec, make_demo_dataset
 
-# A ViT shrunk through timm keyword arguments: 16 px images, 4 px patches, one block.
-TINY_VIT = {"patch_size": 4, "depth": 1, "embed_dim": 32, "num_heads": 2}
 # Clean labels: the engine's tests check mechanics, not the demo's label noise.
 TINY_DEMO = DemoSpec(num_classes=24, max_images=30, mean_images=8.0, label_noise=0.0)
 
@@ -25,12 +24,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-def default_sigint() -> None:
-    """Popen preexec_fn: Ctrl-C behaves as in a terminal, even when the test run itself was
-    started in the background (where the shell makes children ignore SIGINT)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -29,3 +29,10 @@ def postgres_cluster() -> Iterator[PostgresCluster]:
 def postgres_url(postgres_cluster: PostgresCluster) -> str:
     """``postgresql+psycopg2://study@127.0.0.1:PORT/test_N``: an empty database of its own."""
     return postgres_cluster.create_database(f"test_{next(_databases)}")
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """The working directory in tmp_path: results/ (splits, cache) and data/ go there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

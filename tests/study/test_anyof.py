@@ -12,7 +12,7 @@ from study.anyof import AnyOfPruner
 from study.floor import FloorPruner
 from study.pruning import OverfittingPruner, build_pruner
 from study.space import load_space
-from tests.study.test_pruning import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
+from tests.study.pruning_helpers import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -37,8 +37,8 @@ from study.views import (
     study_note,
     trial_note,
 )
-from tests.conftest import default_sigint
-from tests.study.test_runner import storage_url, write_space
+from tests.helpers import default_sigint
+from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -14,15 +14,12 @@ from PIL import Image
 from study.runner import RunOptions, run_study, study_data_config
 from study.space import load_space
 from study.training import train_config_file
-from tests.conftest import TINY_VIT
-from tests.study import test_runner
-from tests.study.test_runner import storage_url, write_space
+from tests.helpers import TINY_VIT
+from tests.study.helpers import storage_url, write_space
 from vitlab.config import load_train_config
 from vitlab.errors import UserError
 from vitlab.manifest import read_manifest
 from vitlab.split import stratified_split, write_split
-
-in_tmp = test_runner.in_tmp  # the fixture: the working directory (results/, data/) in tmp_path
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from study.objective import ENDED, Objective
 from study.pruning import PRUNE_REASON_ATTR
 from study.runner import RunOptions, run_study
-from tests.study.test_runner import storage_url, study_cli, write_space
+from tests.study.helpers import storage_url, study_cli, write_space
 from vitlab.demo import DemoSpec, make_demo_dataset
 
 HARD = DemoSpec(

@@ -33,7 +33,7 @@ from study.runner import RunOptions, load_study_dataset, run_study
 from study.space import load_space
 from study.storage import exclusive, open_storage
 from tests.postgres_cluster import PostgresCluster
-from tests.study.test_runner import FINISHED, sampled_params, wait_for, write_space
+from tests.study.helpers import FINISHED, sampled_params, wait_for, write_space
 from vitlab.errors import UserError
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")

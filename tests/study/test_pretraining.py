@@ -12,7 +12,7 @@ import yaml
 
 from study.pretraining import make_weights
 from study.runner import RunOptions, run_study
-from tests.conftest import TINY_VIT
+from tests.helpers import TINY_VIT
 from vitlab.errors import UserError
 
 

@@ -19,15 +19,13 @@ from optuna.trial import TrialState
 
 from study.floor import FloorPruner
 from study.pruning import (
-    BASELINE_ATTR,
     PRUNE_REASON_ATTR,
     OverfitRule,
     OverfittingPruner,
     build_pruner,
-    may_prune,
     overfitting_reason,
-    prune_reason,
 )
+from tests.study.pruning_helpers import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # PatientPruner is experimental in Optuna; building one warns.
@@ -36,50 +34,11 @@ NAN = math.nan
 
 # Val loss with its minimum 2.00 at epoch 5, then rising from epoch 6.
 U_LOSS = [3.0, 2.6, 2.3, 2.1, 2.0, 2.05, 2.1, 2.2, 2.3, 2.4]
-FALLING_LOSS = [3.0, 2.6, 2.3, 2.1, 2.0, 1.95, 1.9, 1.86, 1.83, 1.8]
 RISING_TOP1 = [0.10, 0.20, 0.28, 0.33, 0.37, 0.40, 0.42, 0.44, 0.45, 0.46]
 # Val top-1 best 0.35 at epoch 4, then never above it.
 FLAT_TOP1 = [0.10, 0.20, 0.30, 0.35, 0.35, 0.34, 0.35, 0.35, 0.34, 0.35]
 SLOW_TOP1 = [0.10, 0.20, 0.25, 0.26, 0.27, 0.28, 0.29, 0.30, 0.31, 0.32]  # +0.01 an epoch
-SMALL_GAP = [0.05] * 10
 BIG_GAP = [0.05, 0.10, 0.20, 0.30, 0.40, 0.45, 0.50, 0.55, 0.60, 0.65]
-
-
-def make_curves(val_loss: list[float], val_top1: list[float], gap: list[float]) -> dict[str, list]:
-    n = len(val_loss)
-    assert len(val_top1) == n and len(gap) == n
-    return {
-        "epoch": list(range(1, n + 1)),
-        "val_loss": val_loss,
-        "val_top1": val_top1,
-        "train_top1": [v + g for v, g in zip(val_top1, gap, strict=True)],
-        "gap": gap,
-    }
-
-
-def run_trial(
-    study: optuna.Study,
-    curves: dict[str, list],
-    reasons: list | None = None,
-    *,
-    baseline: bool = False,
-) -> Any:
-    """The objective's epoch loop: store curves, report val top-1, stop at the first prune."""
-    if baseline:  # as the runner does: the seed's recipe, enqueued with its user attr
-        study.enqueue_trial({}, user_attrs={BASELINE_ATTR: True})
-    trial = study.ask()
-    for i, epoch in enumerate(curves["epoch"]):
-        trial.set_user_attr("curves", {k: v[: i + 1] for k, v in curves.items()})
-        trial.report(curves["val_top1"][i], epoch)
-        if may_prune(trial) and trial.should_prune():
-            why = prune_reason(trial)
-            trial.set_user_attr(PRUNE_REASON_ATTR, why)
-            if reasons is not None:
-                reasons.append(why)
-            study.tell(trial, state=TrialState.PRUNED)
-            return epoch
-    study.tell(trial, curves["val_top1"][-1])
-    return None
 
 
 def nan_at(values: list[float], *epochs: int) -> list[float]:

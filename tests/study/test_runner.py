@@ -8,9 +8,7 @@ import json
 import os
 import shlex
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,63 +20,18 @@ from optuna.trial import TrialState
 
 from study.objective import Objective
 from study.runner import Interrupted, RunOptions, run_study
-from tests.conftest import TINY_VIT, default_sigint
+from tests.helpers import default_sigint
+from tests.study.helpers import (
+    FINISHED,
+    load,
+    running_with_epochs,
+    sampled_params,
+    storage_url,
+    study_cli,
+    wait_for,
+    write_space,
+)
 from vitlab.errors import UserError
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def write_space(folder: Path, *, trials: int = 4, epochs: int = 3, **pruner: object) -> Path:
-    space = {
-        "name": "tiny",
-        "trials": trials,
-        "fixed": {
-            "model": "vit_tiny_patch16_224",
-            "model_kwargs": TINY_VIT,
-            "image_size": 16,
-            "epochs": epochs,
-            "batch_size": 32,
-            "lr": 2e-3,
-            "warmup_epochs": 0.5,
-            "train_eval_images": 64,
-            "device": "cpu",
-            "threads": 1,
-        },
-        "params": {
-            "weight_decay": {
-                "type": "float",
-                "low": 1e-3,
-                "high": 0.3,
-                "log": True,
-                "role": "scientific",
-            },
-            "drop_rate": {"type": "float", "low": 0.0, "high": 0.5, "role": "scientific"},
-            "min_images": {"type": "categorical", "choices": [1, 3], "role": "scientific"},
-        },
-        "baseline": {"weight_decay": 0.01, "drop_rate": 0.0, "min_images": 1},
-        "pruner": {
-            "type": "overfitting",
-            "warmup_epochs": 1,
-            "patience": 1,
-            "min_delta": 0.0,
-            "gap_threshold": 0.05,
-            **pruner,
-        },
-        "sampler": {"type": "random", "seed": 0},
-    }
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(space))
-    return path
-
-
-def storage_url(folder: Path) -> str:
-    return f"sqlite:///{folder / 'studies.db'}"
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # results/ (splits, cache) go under tmp_path
-    return tmp_path
 
 
 def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_manifest):
@@ -158,59 +111,6 @@ def test_a_trial_that_raises_is_failed_and_the_study_goes_on(in_tmp, tiny_manife
     assert [t.number for t in failed] == [1]
     assert failed[0].user_attrs["error"] == "RuntimeError: corrupt batch"
     assert len(study.get_trials(states=FINISHED)) == 3
-
-
-def study_cli(space: Path, url: str, data: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "study",
-        "run",
-        "--space",
-        str(space),
-        "--storage",
-        url,
-        "--data",
-        str(data),
-        *extra,
-    ]
-
-
-def wait_for(predicate, timeout: float = 240.0, every: float = 0.1) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError("timed out waiting")
-
-
-def running_with_epochs(db: Path) -> bool:
-    """A RUNNING trial that has reported at least one epoch (read with plain sqlite3)."""
-    if not db.exists():
-        return False
-    try:
-        with sqlite3.connect(db, timeout=5) as con:
-            rows = con.execute(
-                "SELECT COUNT(*) FROM trials t JOIN trial_intermediate_values v "
-                "ON v.trial_id = t.trial_id WHERE t.state = 'RUNNING'"
-            ).fetchone()
-    except sqlite3.OperationalError:
-        return False
-    return rows[0] > 0
-
-
-def sampled_params(study: optuna.Study) -> list[tuple[tuple[str, object], ...]]:
-    """The parameters of every trial that is not a heartbeat retry (those repeat on purpose)."""
-    return [
-        tuple(sorted(t.params.items()))
-        for t in study.trials
-        if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is None
-    ]
-
-
-def load(url: str) -> optuna.Study:
-    return optuna.load_study(study_name="tiny", storage=url)
 
 
 @pytest.mark.slow

@@ -12,7 +12,7 @@ from optuna.storages import RDBStorage
 
 from study.sampling import TrialSeeded, random_states
 from study.space import SearchSpace, load_space
-from tests.study.test_runner import write_space
+from tests.study.helpers import write_space
 
 GRID = {"weight_decay": [0.001, 0.01, 0.1], "drop_rate": [0.0, 0.25, 0.5]}
 # Sampler settings -> how many random states it holds (itself and the samplers it falls back to).

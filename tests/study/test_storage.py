@@ -11,7 +11,7 @@ import pytest
 
 from study.cli import main
 from study.storage import open_storage
-from tests.study.test_runner import storage_url, write_space
+from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError
 
 

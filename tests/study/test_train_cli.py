@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from study.training import train_config_file
-from tests.conftest import TINY_VIT
+from tests.helpers import TINY_VIT
 from vitlab.config import load_train_config
 from vitlab.train import Trainer, TrainingError
 
