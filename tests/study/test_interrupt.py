@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 
 import pytest
 
@@ -69,8 +70,36 @@ def test_leaving_restores_the_previous_handler():
         ctrl_c()
 
 
-def test_an_uninstalled_gate_leaves_python_default():
-    gate = InterruptGate()  # never entered: the Objective's default
+def entered_off_the_main_thread() -> InterruptGate:
+    """A gate entered where signal handlers cannot be set: entering must be a no-op there."""
+    gate, errors = InterruptGate(), []
+
+    def enter() -> None:
+        try:
+            gate.__enter__()
+        except BaseException as e:  # a thread's exception would otherwise be lost
+            errors.append(e)
+
+    thread = threading.Thread(target=enter)
+    thread.start()
+    thread.join()
+    assert errors == []
+    return gate
+
+
+@pytest.mark.parametrize(
+    "make_gate",
+    [InterruptGate, entered_off_the_main_thread],
+    ids=["never entered (the Objective's default)", "entered off the main thread"],
+)
+def test_an_uninstalled_gate_leaves_python_default(make_gate):
+    gate = make_gate()
     with pytest.raises(KeyboardInterrupt):
-        ctrl_c()
-    gate.check()
+        with gate.open():
+            ctrl_c()
+    with pytest.raises(KeyboardInterrupt):
+        ctrl_c()  # outside open() too: Python's handler raises at once, nothing is deferred
+    assert not gate.pending
+    gate.check()  # nothing pending: the safe points do not raise a Ctrl-C already raised
+    gate.callback(None, None)
+    gate.__exit__(None, None, None)

@@ -35,13 +35,19 @@ from vitlab.errors import UserError
 
 
 def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_manifest):
-    space = write_space(in_tmp, trials=4)
+    # A floor no trial can reach: every trial after the baseline (which only the overfitting
+    # rules may stop) is pruned at its first epoch, so a prune reason is always checked below.
+    wrapped = {"type": "threshold", "lower": 1.0, "n_warmup_steps": 0}
+    space = write_space(in_tmp, trials=4, wrapped=wrapped)
     study = run_study(
         RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)),
         out=open(os.devnull, "w"),
     )
     trials = study.get_trials()
-    assert len([t for t in trials if t.state in FINISHED]) == 4
+    assert [t.state for t in trials] == [TrialState.COMPLETE] + [TrialState.PRUNED] * 3
+    for t in trials[1:]:
+        assert t.user_attrs["epochs_run"] == 1
+        assert t.user_attrs["prune_reason"].endswith("below the floor 1 at epoch 1")
     first = trials[0]
     assert first.user_attrs["baseline"] is True
     assert first.params == {"weight_decay": 0.01, "drop_rate": 0.0, "min_images": 1}
