@@ -26,9 +26,11 @@ def study(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 def test_help_lists_subcommands_each_with_help():
     top = study("--help")
     assert top.returncode == 0
-    commands = ["split", "cache", "demo"]
+    commands = ["run", "dashboard", "split", "cache", "train", "pretrain", "demo"]
+    # argparse lists each subcommand indented by four spaces, its help after it (or below it).
+    assert re.findall(r"^    (\w+)", top.stdout, flags=re.MULTILINE) == commands, top.stdout
     for name in commands:
-        assert name in top.stdout
+        assert re.search(rf"^    {name}(?: +|\n {{6,}})\S", top.stdout, flags=re.MULTILINE), name
         sub = study(name, "--help")
         assert sub.returncode == 0 and f"python -m study {name}" in sub.stdout
 

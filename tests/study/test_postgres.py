@@ -11,6 +11,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -213,7 +214,19 @@ def test_workers_share_one_study_and_never_replay_a_trial(
     assert len(finished) == len(study.trials)  # nothing failed, nothing lost
     params = sampled_params(study)
     assert len(set(params)) == len(params), "two workers ran the same configuration"
-    assert all("trial" in out for out, _ in outputs)  # every worker really ran trials
+    # Every worker really ran trials, and each trial in the storage ran in exactly one worker.
+    ran = [started_trials(out) for out, _ in outputs]
+    assert all(ran), f"a worker ran no trial: {ran}"
+    assert sorted(n for numbers in ran for n in numbers) == [t.number for t in study.trials]
+
+
+def started_trials(out: str) -> list[int]:
+    """The numbers of the trials a worker's output says it started (it prints them 1-based).
+
+    The storage does not record which worker ran a trial; checked against the storage, these
+    lines tell how many trials each worker ran.
+    """
+    return [int(n) - 1 for n in re.findall(r"^trial (\d+) \(", out, flags=re.MULTILINE)]
 
 
 def in_a_reported_epoch(trials: list[FrozenTrial], workers: int) -> bool:

@@ -73,10 +73,12 @@ def test_train_prints_epochs_writes_metrics_and_resumes(config_file, tmp_path):
 
 def test_a_failure_keeps_the_metrics_written_so_far(config_file, tmp_path, monkeypatch):
     real_step = Trainer._step
-    calls = {"n": 0}
+    epochs_of_steps: list[int] = []  # the epoch (0-based) of every training step
+    steps_per_epoch = []
 
     def fail_in_epoch_two(self, *args):
-        calls["n"] += 1
+        epochs_of_steps.append(len(self.history))
+        steps_per_epoch.append(self.steps_per_epoch)
         if self.history:  # epoch 1 finished
             return torch.tensor(float("nan"))
         return real_step(self, *args)
@@ -88,6 +90,8 @@ def test_a_failure_keeps_the_metrics_written_so_far(config_file, tmp_path, monke
             config_file, metrics_out=metrics, checkpoint_dir=tmp_path / "c", out=io.StringIO()
         )
     assert [json.loads(x)["epoch"] for x in metrics.read_text().splitlines()] == [1]
+    # Every step of epoch 1, then one of epoch 2: a CPU checks the loss at every step.
+    assert epochs_of_steps == [0] * steps_per_epoch[0] + [1]
 
 
 @pytest.mark.parametrize(
