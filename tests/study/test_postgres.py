@@ -1,7 +1,7 @@
 """Studies on a real PostgreSQL server: the storage, several workers, and a worker killed mid-trial.
 
 Each test gets an empty database on a throwaway cluster (tests/study/conftest.py). Workers are
-real ``python -m study run`` processes on the tiny space of test_runner.py.
+real ``python -m study run`` processes on the tiny space of tests/study/helpers.py.
 """
 
 from __future__ import annotations
