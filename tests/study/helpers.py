@@ -115,3 +115,17 @@ def sampled_params(study: optuna.Study) -> list[tuple[tuple[str, object], ...]]:
 
 def load(url: str) -> optuna.Study:
     return optuna.load_study(study_name="tiny", storage=url)
+
+
+def fail_trial(monkeypatch, number: int, error: str = "corrupt batch") -> None:
+    """Trial ``number`` raises ``RuntimeError(error)`` as it starts training; the others train."""
+    from study.objective import Objective
+
+    real = Objective._train
+
+    def flaky(self, trial, config):
+        if trial.number == number:
+            raise RuntimeError(error)
+        return real(self, trial, config)
+
+    monkeypatch.setattr(Objective, "_train", flaky)

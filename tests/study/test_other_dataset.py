@@ -16,10 +16,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.objective import ENDED, Objective
+from study.objective import ENDED
 from study.pruning import PRUNE_REASON_ATTR
 from study.runner import RunOptions, run_study
-from tests.study.helpers import storage_url, study_cli, write_space
+from tests.study.helpers import fail_trial, storage_url, study_cli, write_space
 from vitlab.demo import DemoSpec, make_demo_dataset
 
 HARD = DemoSpec(
@@ -85,14 +85,7 @@ def test_baseline_is_not_pruned_by_the_floor_on_a_harder_dataset(
 
 def test_every_trial_record_says_how_it_ended(tmp_path: Path, tiny_manifest: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # results/ (splits, cache) go under tmp_path
-    real = Objective._train
-
-    def flaky(self, trial, config):
-        if trial.number == 2:
-            raise RuntimeError("corrupt batch")
-        return real(self, trial, config)
-
-    monkeypatch.setattr(Objective, "_train", flaky)
+    fail_trial(monkeypatch, 2)
     # No overfitting rule can fire in 2 epochs; the floor, 24x chance on 24 classes (1.0),
     # prunes every trial but the baseline at epoch 1.
     floor = {"type": "floor", "chance_multiple": 24, "n_warmup_steps": 1}

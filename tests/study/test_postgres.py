@@ -280,6 +280,22 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_others(tmp_path, tiny_manif
     assert len(study.get_trials(states=FINISHED)) >= 8
 
 
+def run_together(target, url: str, n: int) -> tuple[list, list[int | None]]:
+    """``n`` forked processes run ``target(url, barrier, queue)``, meeting at the barrier so that
+    they really act at once; returns the one item each put on the queue, and their exit codes."""
+    context = multiprocessing.get_context("fork")  # the children need nothing but the storage
+    barrier, queue = context.Barrier(n), context.Queue()
+    processes = [context.Process(target=target, args=(url, barrier, queue)) for _ in range(n)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    exitcodes = [p.exitcode for p in processes]
+    # A child that crashed put nothing: then the caller's exit-code check says so.
+    items = [queue.get(timeout=5) for _ in processes] if exitcodes == [0] * n else []
+    return items, exitcodes
+
+
 def _open_together(url: str, barrier: Barrier, errors: Queue) -> None:
     barrier.wait()
     try:
@@ -300,17 +316,9 @@ def _backend_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 def test_workers_opening_an_empty_database_together_all_get_the_storage(backend, request, tmp_path):
     """Simultaneous CREATE TABLE fails for all but one worker; open_storage tries again."""
     url = _backend_url(backend, request, tmp_path)
-    context = multiprocessing.get_context("fork")  # the children need nothing but open_storage
-    barrier, errors = context.Barrier(6), context.Queue()
-    processes = [
-        context.Process(target=_open_together, args=(url, barrier, errors)) for _ in range(6)
-    ]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=120)
-    assert [errors.get(timeout=5) for _ in processes] == [""] * 6
-    assert [p.exitcode for p in processes] == [0] * 6
+    errors, exitcodes = run_together(_open_together, url, 6)
+    assert exitcodes == [0] * 6
+    assert errors == [""] * 6
 
 
 def _hold_lock(url: str, barrier: Barrier, spans: Queue) -> None:
@@ -369,15 +377,7 @@ def test_workers_asking_together_run_an_enqueued_trial_once(backend, request, tm
     url = _backend_url(backend, request, tmp_path)
     study = optuna.create_study(study_name="queue", storage=open_storage(url, heartbeat=False))
     study.enqueue_trial({"x": 1.0})
-    context = multiprocessing.get_context("fork")
-    barrier, popped = context.Barrier(4), context.Queue()
-    processes = [
-        context.Process(target=_pop_together, args=(url, barrier, popped)) for _ in range(4)
-    ]
-    for p in processes:
-        p.start()
-    for p in processes:
-        p.join(timeout=120)
-    assert [p.exitcode for p in processes] == [0] * 4
-    got = sorted((popped.get(timeout=5) for _ in processes), key=lambda v: v is not None)
+    popped, exitcodes = run_together(_pop_together, url, 4)
+    assert exitcodes == [0] * 4
+    got = sorted(popped, key=lambda v: v is not None)
     assert got[:3] == [None] * 3 and got[3] is not None  # one worker got it, three found none

@@ -23,6 +23,7 @@ from study.runner import Interrupted, RunOptions, run_study
 from tests.helpers import default_sigint
 from tests.study.helpers import (
     FINISHED,
+    fail_trial,
     load,
     running_with_epochs,
     sampled_params,
@@ -100,14 +101,7 @@ def test_optuna_cli_reads_the_storage(in_tmp, tiny_manifest):
 
 
 def test_a_trial_that_raises_is_failed_and_the_study_goes_on(in_tmp, tiny_manifest, monkeypatch):
-    real = Objective._train
-
-    def flaky(self, trial, config):
-        if trial.number == 1:
-            raise RuntimeError("corrupt batch")
-        return real(self, trial, config)
-
-    monkeypatch.setattr(Objective, "_train", flaky)
+    fail_trial(monkeypatch, 1)
     space = write_space(in_tmp, trials=3, epochs=2)
     study = run_study(
         RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)),
