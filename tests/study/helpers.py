@@ -10,11 +10,9 @@ from pathlib import Path
 import optuna
 import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
-from optuna.trial import TrialState
 
+from study.progress import FINISHED  # noqa: F401 - the tests import it from here
 from tests.helpers import TINY_VIT
-
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def write_space(folder: Path, *, trials: int = 4, epochs: int = 3, **pruner: object) -> Path:
