@@ -17,8 +17,8 @@ import itertools
 import sys
 from pathlib import Path
 
-from study.runner import RunOptions, load_study_dataset
-from study.space import load_space
+from study.run.runner import RunOptions, load_study_dataset
+from study.space.load import load_space
 from vitlab.config import TrainConfig
 from vitlab.dataset import Dataset
 from vitlab.train import Trainer

@@ -33,10 +33,11 @@ import statistics
 import sys
 from pathlib import Path
 
-from study.space import load_space
+from study.space.load import load_space
 from vitlab.config import DataConfig, TrainConfig
 from vitlab.demo import DEMO_ROOT, make_demo_dataset
-from vitlab.train import EpochMetrics, Trainer
+from vitlab.metrics import EpochMetrics
+from vitlab.train import Trainer
 
 SPACE = Path("search_spaces/demo.yaml")
 ARMS: dict[str, dict] = {

@@ -45,9 +45,9 @@ def run(
     """Each trial's record, and the seconds, of one in-memory study."""
     import torch
 
-    from study.objective import Objective
-    from study.runner import RunOptions, load_study_dataset
-    from study.space import load_space
+    from study.run.objective import Objective
+    from study.run.runner import RunOptions, load_study_dataset
+    from study.space.load import load_space
 
     torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -89,8 +89,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=12)
     args = p.parse_args()
 
-    from study.runner import RunOptions, load_study_dataset
-    from study.space import load_space
+    from study.run.runner import RunOptions, load_study_dataset
+    from study.space.load import load_space
 
     space = load_space(args.space)
     # Generate and cache the data once, before the two processes would race to do it.

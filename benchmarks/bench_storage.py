@@ -5,7 +5,7 @@
 Runs the demo space (search_spaces/demo.yaml) on the demo data (data/demo/, generated if absent)
 four times, each on a fresh storage: SQLite and a throwaway PostgreSQL server (started here with
 initdb, as the tests do; Debian package `postgresql`), with 1 and with 3 worker processes. Every
-worker is a real process running ``study.runner.run_study`` in which each public method of
+worker is a real process running ``study.run.runner.run_study`` in which each public method of
 Optuna's RDBStorage (and the stale-trial query run before each trial) is timed; a call inside
 another timed call is not counted twice. The heartbeat thread's record_heartbeat runs beside the
 trial and blocks nothing: it is counted apart.
@@ -87,7 +87,7 @@ def worker(space: Path, split: Path, url: str, trials: int, stats_out: Path) -> 
     """One ``python -m study run --train --val`` worker, with every storage call timed."""
     from optuna.storages import RDBStorage
 
-    from study.runner import RunOptions, run_study
+    from study.run.runner import RunOptions, run_study
 
     timer = CallTimer()
     timer.install(RDBStorage)
@@ -194,8 +194,8 @@ def main() -> None:
     args = p.parse_args()
 
     from study.data import prepare_split
-    from study.runner import RunOptions, load_study_dataset
-    from study.space import load_space
+    from study.run.runner import RunOptions, load_study_dataset
+    from study.space.load import load_space
     from vitlab.config import DataConfig
     from vitlab.demo import make_demo_dataset
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from vitlab.errors import UserError
 
 if TYPE_CHECKING:
-    from study.runner import RunOptions
+    from study.run.runner import RunOptions
 
 EPILOG = "Run 'python -m study COMMAND --help' for a command's options."
 DEMO_TRAIN_CONFIG = Path("configs/demo_train.yaml")  # the example `train --help` names
@@ -133,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     """The ``run`` sub-command's arguments as the runner's options."""
-    from study.runner import RunOptions
+    from study.run.runner import RunOptions
 
     return RunOptions(
         space=args.space,
@@ -154,14 +154,14 @@ def run_options(args: argparse.Namespace) -> RunOptions:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from study.runner import run_study
+    from study.run.runner import run_study
 
     run_study(run_options(args))
     return 0
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from study.pretraining import make_weights
+    from study.weights import make_weights
 
     make_weights(
         args.space,
@@ -176,14 +176,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    from study.dashboard import serve_dashboard
+    from study.dashboard.server import serve_dashboard
 
     serve_dashboard(args.storage, host=args.host, port=args.port, artifacts=args.artifacts)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from study.training import train_config_file
+    from study.single_run import train_config_file
 
     train_config_file(
         args.config,

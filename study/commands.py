@@ -8,10 +8,10 @@ from __future__ import annotations
 import shlex
 from typing import TYPE_CHECKING
 
-from study.dashboard import DEFAULT_ARTIFACTS
+from study.dashboard.server import DEFAULT_ARTIFACTS
 
 if TYPE_CHECKING:
-    from study.runner import RunOptions
+    from study.run.runner import RunOptions
 
 
 def run_command(opts: RunOptions, study_name: str, url: str) -> str:

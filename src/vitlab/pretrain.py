@@ -18,7 +18,8 @@ from pathlib import Path
 
 from vitlab.config import DataConfig, TrainConfig
 from vitlab.demo import HUES, DemoSpec, make_demo_dataset
-from vitlab.train import EpochMetrics, Trainer
+from vitlab.metrics import EpochMetrics
+from vitlab.train import Trainer
 
 PRETRAIN_ROOT = Path("data/demo_pretrain")
 # About 5,900 images, no singletons, clean labels: pretraining data is plentiful and curated by

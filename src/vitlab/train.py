@@ -7,12 +7,10 @@ It knows nothing about Optuna: the study layer consumes the yielded records.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from vitlab.config import TrainConfig, to_dict
 from vitlab.dataset import Dataset, Part, load_dataset
 from vitlab.device import DeviceSetup, setup_device
 from vitlab.errors import UserError
+from vitlab.metrics import EpochMetrics, PerClass, best_index
 from vitlab.models import count_parameters, create_model, data_config
 
 # What a last.pt must hold to resume from.
@@ -38,39 +37,6 @@ RESUME_KEYS = ("config", "epochs_done", "model", "optimizer", "scheduler", "hist
 
 class TrainingError(UserError):
     """Training stopped for a reason the user can act on (NaN loss, out of memory...)."""
-
-
-@dataclass(frozen=True)
-class PerClass:
-    """Val correct/total per class index at one epoch (cheap even with 6,000 classes)."""
-
-    correct: np.ndarray
-    total: np.ndarray
-
-
-@dataclass(frozen=True)
-class EpochMetrics:
-    epoch: int  # 1-based
-    train_loss: float  # mean training loss on augmented batches (with smoothing/mixup)
-    train_top1: float  # un-augmented, eval mode, fixed train subset of the kept classes
-    train_probe_loss: float  # plain cross-entropy on that subset
-    val_loss: float  # plain cross-entropy (no smoothing), so trials compare honestly
-    val_top1: float  # all val images; a dropped class's images count as errors
-    val_top5: float
-    val_top1_kept: float  # val images of the classes the trial trained on
-    class_coverage: float  # fraction of the dataset's classes trained on
-    gap: float  # train_top1 - val_top1_kept: generalisation on the same classes
-    lr: float  # learning rate at the end of the epoch
-    epoch_seconds: float
-    images_per_second: float  # training throughput (train phase only)
-    per_class: PerClass | None = field(default=None, compare=False, repr=False)
-
-    TIMING_FIELDS = ("epoch_seconds", "images_per_second")
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "per_class"
-        }
 
 
 class Trainer:
@@ -298,8 +264,9 @@ class Trainer:
     # -- checkpoints ----------------------------------------------------------------------------
 
     def best(self) -> EpochMetrics | None:
-        """The best epoch so far: highest val top-1, ties to the lower val loss."""
-        return max(self.history, key=lambda m: (m.val_top1, -m.val_loss), default=None)
+        """The best epoch so far, by :func:`vitlab.metrics.best_index`."""
+        i = best_index([m.val_top1 for m in self.history], [m.val_loss for m in self.history])
+        return None if i is None else self.history[i]
 
     def _save(self, epochs_done: int) -> None:
         d = self.checkpoint_dir

@@ -11,7 +11,7 @@ import optuna
 import yaml
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-from study.progress import FINISHED  # noqa: F401 - the tests import it from here
+from study.run.progress import FINISHED  # noqa: F401 - the tests import it from here
 from tests.helpers import TINY_VIT
 
 
@@ -117,7 +117,7 @@ def load(url: str) -> optuna.Study:
 
 def fail_trial(monkeypatch, number: int, error: str = "corrupt batch") -> None:
     """Trial ``number`` raises ``RuntimeError(error)`` as it starts training; the others train."""
-    from study.objective import Objective
+    from study.run.objective import Objective
 
     real = Objective._train
 

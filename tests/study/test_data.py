@@ -11,9 +11,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from study.runner import RunOptions, run_study, study_data_config
-from study.space import load_space
-from study.training import train_config_file
+from study.run.runner import RunOptions, run_study, study_data_config
+from study.single_run import train_config_file
+from study.space.load import load_space
 from tests.helpers import TINY_VIT
 from tests.study.helpers import storage_url, write_space
 from vitlab.config import load_train_config

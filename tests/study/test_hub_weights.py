@@ -8,8 +8,8 @@ import pytest
 import yaml
 from timm.models import get_pretrained_cfg
 
-from study.runner import RunOptions, check_weights, run_study
-from study.space import load_space
+from study.run.runner import RunOptions, check_weights, run_study
+from study.space.load import load_space
 from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError
 from vitlab.models import ModelError, check_pretrained, create_model

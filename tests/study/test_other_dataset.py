@@ -16,9 +16,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from study.objective import ENDED
-from study.pruning import PRUNE_REASON_ATTR
-from study.runner import RunOptions, run_study
+from study import records
+from study.run.runner import RunOptions, run_study
 from tests.study.helpers import fail_trial, storage_url, study_cli, write_space
 from vitlab.demo import DemoSpec, make_demo_dataset
 
@@ -69,13 +68,13 @@ def test_baseline_is_not_pruned_by_the_floor_on_a_harder_dataset(
         baseline = run_on(tmp_path / name, manifest)
         attrs = baseline.user_attrs
         # Not pruned: it ran every epoch, or early stopping scored it at its best epoch.
-        assert baseline.state == TrialState.COMPLETE, (name, attrs.get(PRUNE_REASON_ATTR))
-        reason = attrs.get(PRUNE_REASON_ATTR)
+        assert baseline.state == TrialState.COMPLETE, (name, attrs.get(records.PRUNE_REASON))
+        reason = attrs.get(records.PRUNE_REASON)
         if reason is None:
-            assert attrs[ENDED] == "all epochs" and attrs["epochs_run"] == 4
+            assert attrs[records.ENDED] == "all epochs" and attrs["epochs_run"] == 4
         else:
             assert reason.startswith("overfitting: ")
-            assert attrs[ENDED] == f"stopped early: {reason}"
+            assert attrs[records.ENDED] == f"stopped early: {reason}"
         floors[name] = 0.5 * baseline.intermediate_values[FLOOR_EPOCH]
     # The floor follows the dataset: the harder set's is far lower, and the old absolute floor
     # would have pruned its baseline.
@@ -94,7 +93,7 @@ def test_every_trial_record_says_how_it_ended(tmp_path: Path, tiny_manifest: Pat
         RunOptions(space=space, data=tiny_manifest, storage=storage_url(tmp_path)),
         out=open(os.devnull, "w"),
     )
-    ended = {t.number: t.user_attrs.get(ENDED) for t in study.trials}
+    ended = {t.number: t.user_attrs.get(records.ENDED) for t in study.trials}
     top1 = {t.number: t.intermediate_values.get(1) for t in study.trials}
     assert ended == {
         0: "all epochs",

@@ -15,7 +15,8 @@ from vitlab.checkpoint import CHECKPOINT_VERSION, check_plain, save
 from vitlab.config import TrainConfig
 from vitlab.dataset import load_dataset
 from vitlab.errors import UserError
-from vitlab.train import EpochMetrics, Trainer, TrainingError
+from vitlab.metrics import EpochMetrics
+from vitlab.train import Trainer, TrainingError
 
 
 def without_timing(history: list[EpochMetrics]) -> list[dict]:

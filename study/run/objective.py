@@ -1,0 +1,167 @@
+"""The Optuna objective: one trial = one ``vitlab`` training run, reported epoch by epoch.
+
+Each epoch the full curves go into the trial's user attrs *before* ``should_prune`` is asked, so
+the pruner decides on the same numbers a person reads later. A trial stopped for overfitting is
+early stopping, one of the seed's own fixes: it completes with the val top-1 of its best epoch and
+keeps its reason. A trial that is simply bad (the wrapped pruner) is PRUNED, with its reason; the
+baseline never is (``may_prune``). A trial that raises is FAILED with its error, and the study
+goes on. Every trial's user attr ``ended`` says how it ended, in one line (``records.ENDED``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial
+
+from study import records
+from study.dashboard.notes import write_trial_view
+from study.pruners.decision import may_prune, prune_reason
+from study.run.interrupt import InterruptGate
+from study.space.spec import SearchSpace
+from vitlab.dataset import Dataset
+from vitlab.metrics import EpochMetrics
+from vitlab.train import Trainer
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore
+
+__all__ = ["Objective", "TrialEvents"]
+# How a trial ended, in its user attr "ended": a short, stable text, then the reason or error.
+
+ALL_EPOCHS, STOPPED_EARLY, PRUNED, FAILED = "all epochs", "stopped early", "pruned", "failed"
+
+
+@dataclasses.dataclass
+class TrialEvents:
+    """Hooks for live progress (the terminal view); all optional."""
+
+    on_start: Callable[[optuna.Trial, dict[str, Any]], None] = lambda trial, params: None
+    on_epoch: Callable[[optuna.Trial, EpochMetrics, int], None] = lambda trial, m, epochs: None
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+class Objective:
+    def __init__(
+        self,
+        space: SearchSpace,
+        dataset: Dataset,
+        *,
+        device: str | None = None,
+        seed: int = 0,
+        events: TrialEvents | None = None,
+        gate: InterruptGate | None = None,
+        artifact_store: ArtifactStore | None = None,
+    ) -> None:
+        self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
+        self.artifact_store = artifact_store  # where each trial's curves.html goes
+        self.events = events or TrialEvents()
+        # Without an installed gate, Ctrl-C behaves as Python's default.
+        self.gate = gate or InterruptGate()
+        # The trial being run, until Optuna has stored its end (see ``finished``).
+        self.current: optuna.Trial | None = None
+
+    def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """An Optuna callback: the current trial's end is stored."""
+        self.current = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current = trial
+        self.gate.check()
+        params = self.space.suggest(trial)
+        config = self.space.train_config(params)
+        overrides: dict[str, Any] = {"seed": self.seed}
+        if self.device:
+            overrides["device"] = self.device
+        config = dataclasses.replace(config, **overrides)
+        self.events.on_start(trial, params)
+        try:
+            value = self._train(trial, config)
+        except optuna.TrialPruned:
+            write_trial_view(trial, self.artifact_store)
+            raise
+        except UpdateFinishedTrialError:
+            raise  # another worker failed this trial (a late heartbeat): nothing can be written
+        except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
+            error = f"{type(e).__name__}: {e}"
+            set_user_attrs(trial, {"error": error, records.ENDED: f"{FAILED}: {error}"})
+            raise
+        # The dashboard's note and curves file: outside the gate, so Ctrl-C waits for them.
+        write_trial_view(trial, self.artifact_store)
+        return value
+
+    def _train(self, trial: optuna.Trial, config: Any) -> float:
+        start = time.perf_counter()
+        with self.gate.open():
+            trainer = Trainer(config, dataset=self.dataset, progress=False)
+        set_user_attrs(
+            trial,
+            {
+                "seed": config.seed,
+                "device": str(trainer.device.device),
+                "num_params": trainer.num_params,
+                "pretrained": config.pretrained,  # the resolved weights file (None: from scratch)
+                "epochs_planned": config.epochs,
+                "class_coverage": trainer.class_filter.coverage,
+            },
+        )
+        curves: dict[str, list[float]] = {}
+        summary: dict[str, Any] = {}
+        epochs = trainer.fit()
+        try:
+            while True:
+                # Ctrl-C may stop training mid-epoch, but never the storage writes below.
+                with self.gate.open():
+                    m = next(epochs, None)
+                if m is None:
+                    break
+                for key, value in m.as_dict().items():
+                    curves.setdefault(key, []).append(value)
+                best = trainer.best()
+                assert best is not None
+                # One storage write per epoch: the curves, which the pruner reads and which hold
+                # every number below. The summary is written once, when the trial ends.
+                trial.set_user_attr("curves", curves)
+                summary = _summary(curves, best, time.perf_counter() - start)
+                trial.report(m.val_top1, step=m.epoch)
+                self.events.on_epoch(trial, m, config.epochs)
+                if m.epoch < config.epochs and may_prune(trial) and trial.should_prune():
+                    reason = prune_reason(trial) or "pruned"
+                    summary[records.PRUNE_REASON] = reason
+                    if reason.startswith("overfitting"):
+                        # Early stopping: the trial is finished and scored at its best epoch.
+                        summary["stopped_early"] = True
+                        summary[records.ENDED] = f"{STOPPED_EARLY}: {reason}"
+                        return best.val_top1
+                    summary[records.ENDED] = f"{PRUNED}: {reason}"
+                    raise optuna.TrialPruned(reason)
+            summary[records.ENDED] = ALL_EPOCHS
+        finally:
+            set_user_attrs(trial, summary)  # also when a trial fails or is interrupted
+        best = trainer.best()
+        assert best is not None
+        return best.val_top1
+
+
+def _summary(curves: dict[str, list[float]], best: EpochMetrics, seconds: float) -> dict[str, Any]:
+    """The trial's headline user attrs, from its curves so far and its best epoch."""
+    b = best.as_dict()
+    epochs = len(curves["epoch"])
+    return {
+        "epochs_run": epochs,
+        "seconds": round(seconds, 3),
+        "images_per_second": sum(curves["images_per_second"]) / epochs,
+        "best_epoch": best.epoch,
+        "best": b,
+        # The headline numbers also as flat columns of trials_dataframe().
+        **{f"best_{k}": b[k] for k in ("val_top1", "val_loss", "train_top1", "gap")},
+    }
