@@ -21,7 +21,7 @@ from study.space.spec import ParamSpec
 from vitlab.augment import DEFAULT_LADDER, aug_params
 from vitlab.config import ConfigError, DataConfig, TrainConfig, load_train_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = {name: REPO / "search_spaces" / f"{name}.yaml" for name in ("demo", "vit_regularization")}
 DELETE = object()
 
