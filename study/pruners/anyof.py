@@ -3,8 +3,8 @@
 Optuna's pruners each hold one rule with one warm-up. A study often wants two: a fixed floor that
 stops a trial which is not learning after a few epochs (it needs no other trials), and a median
 that stops mediocre trials once enough trials have finished and the curves say something (later).
-``AnyOfPruner`` asks its pruners in order and prunes on the first yes; ``deciding`` says which one
-it was, so the prune reason can name that rule and its numbers.
+``AnyOfPruner`` asks its pruners in order, each at most once a step, and the first decision is
+its decision: it names that rule and its numbers.
 """
 
 from __future__ import annotations
@@ -15,9 +15,18 @@ from optuna.pruners import BasePruner
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
+from study.pruners.decision import Decider, Decision
+from study.pruners.optuna_rules import as_decider
 
-class AnyOfPruner(BasePruner):
-    """Prune when any of ``pruners`` prunes; they are asked in order, and the first yes decides."""
+
+class AnyOfPruner(Decider):
+    """Prune when any of ``pruners`` prunes; they are asked in order, and the first yes decides.
+
+    A plain Optuna pruner among them is wrapped (:func:`as_decider`) and decides with a generic
+    text; the registry builds its members as deciders that know their settings.
+    """
+
+    kind = "any"
 
     def __init__(self, pruners: Sequence[BasePruner]) -> None:
         if isinstance(pruners, str | bytes) or not isinstance(pruners, Sequence) or not pruners:
@@ -25,21 +34,12 @@ class AnyOfPruner(BasePruner):
         for p in pruners:
             if not isinstance(p, BasePruner):
                 raise TypeError(f"pruners must be optuna pruners, got {p!r}")
-        self.pruners: tuple[BasePruner, ...] = tuple(pruners)
-        # (study, trial number) -> (step, index of the deciding pruner or None). Asked again at
-        # the same step (for the reason), the answer is repeated: pruners such as Hyperband
-        # record state as they decide and may answer otherwise a second time.
-        self._decided: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+        super().__init__()
+        self.pruners: tuple[Decider, ...] = tuple(as_decider(p) for p in pruners)
 
-    def prune(self, study: Study, trial: FrozenTrial) -> bool:
-        return self.deciding(study, trial) is not None
-
-    def deciding(self, study: Study, trial: FrozenTrial) -> BasePruner | None:
-        """The first pruner that prunes ``trial`` at its latest step, or None."""
-        key = (study.study_name, trial.number)
-        decided = self._decided.get(key)
-        if decided is None or decided[0] != trial.last_step:
-            index = next((i for i, p in enumerate(self.pruners) if p.prune(study, trial)), None)
-            decided = (trial.last_step, index)
-            self._decided[key] = decided
-        return None if decided[1] is None else self.pruners[decided[1]]
+    def decide(self, study: Study, trial: FrozenTrial) -> Decision | None:
+        """The first member's decision at ``trial``'s latest step; later members are not asked."""
+        for member in self.pruners:
+            if (decision := member.decide(study, trial)) is not None:
+                return decision
+        return None

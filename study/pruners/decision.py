@@ -1,79 +1,101 @@
-"""Why a trial was stopped: the text of the pruner's decision."""
+"""A stop decision, recorded by the pruner when it makes it and taken by the objective.
+
+Optuna's ``prune()`` answers yes or no. A :class:`Decider` decides once (``decide``: a
+:class:`Decision` or None), and its ``prune()`` records that decision, keyed by study name and
+trial number, for the objective to take after ``trial.should_prune()`` says yes. So the text a
+user reads is the one the pruner decided on: no pruner is asked twice (Hyperband records state
+as it decides), and the objective branches on the decision's ``kind``, never on its prose.
+"""
 
 from __future__ import annotations
 
-import math
-import statistics
+import abc
+from dataclasses import dataclass
 
 import optuna
-from optuna.pruners import (
-    BasePruner,
-    HyperbandPruner,
-    MedianPruner,
-    PercentilePruner,
-    SuccessiveHalvingPruner,
-    ThresholdPruner,
-)
-from optuna.study import Study, StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.pruners import BasePruner
+from optuna.study import Study
+from optuna.trial import FrozenTrial
 
 from study import records
-from study.pruners.anyof import AnyOfPruner
-from study.pruners.floor import FloorPruner
-from study.pruners.overfitting import OverfittingPruner
+
+# The kinds of our own rules; a wrapped Optuna pruner's kind is its registry type name.
+OVERFITTING = "overfitting"  # early stopping: the trial completes, scored at its best epoch
+FLOOR = "floor"
 
 
-def describe_pruning(pruner: BasePruner, study: Study, trial: FrozenTrial) -> str:
-    """A text for a trial that ``pruner`` prunes at its latest step (for pruners without one)."""
-    if isinstance(pruner, AnyOfPruner):
-        member = pruner.deciding(study, trial)
-        if member is not None:
-            return describe_pruning(member, study, trial)
-    if isinstance(pruner, FloorPruner) and (why := pruner.reason(study, trial)):
-        return why
-    step = trial.last_step
-    values = [v for v in trial.intermediate_values.values() if not math.isnan(v)]
-    latest = trial.intermediate_values.get(step, math.nan) if step is not None else math.nan
-    if isinstance(pruner, PercentilePruner) and values:
-        # Percentile pruners compare the trial's best value so far with the cut at this step.
-        maximize = study.direction == StudyDirection.MAXIMIZE
-        best, side = (max(values), "below") if maximize else (min(values), "above")
-        if not isinstance(pruner, MedianPruner):
-            return f"{side} the percentile cut of earlier trials at epoch {step} (best {best:.3f})"
-        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        others = [t.intermediate_values.get(step, math.nan) for t in done]
-        others = [v for v in others if not math.isnan(v)]
-        sign = "<" if maximize else ">"
-        cut = f" {sign} median {statistics.median(others):.3f}" if others else ""
-        return f"{side} the median of earlier trials at epoch {step} (val top-1 {best:.3f}{cut})"
-    if isinstance(pruner, HyperbandPruner | SuccessiveHalvingPruner):
-        return f"not promoted by successive halving at epoch {step} (val top-1 {latest:.3f})"
-    if isinstance(pruner, ThresholdPruner):
-        # Optuna keeps the bounds private; the text still reads without them.
-        lower, upper = getattr(pruner, "_lower", -math.inf), getattr(pruner, "_upper", math.inf)
-        if latest < lower:
-            return f"val top-1 {latest:.3f} below the floor {lower:g} at epoch {step}"
-        if latest > upper:
-            return f"val top-1 {latest:.3f} above the ceiling {upper:g} at epoch {step}"
-        return f"val top-1 {latest:.3f} outside the threshold at epoch {step}"
-    return f"pruned by {type(pruner).__name__} at epoch {step} (val top-1 {latest:.3f})"
+@dataclass(frozen=True)
+class Decision:
+    """Why a trial stops: ``kind`` names the rule (``overfitting``, ``floor``, ``median``, ...),
+    ``text`` says it with the numbers, as users read it in ``prune_reason``."""
+
+    kind: str
+    text: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, str) or not self.kind:
+            raise ValueError(f"kind must be a non-empty string, got {self.kind!r}")
+        if not isinstance(self.text, str) or not self.text:
+            raise ValueError(f"text must be a non-empty string, got {self.text!r}")
+
+
+class Decider(BasePruner):
+    """A pruner that says why: ``decide`` once per step; ``prune`` records what it decided."""
+
+    kind: str = "decider"  # the registry type name
+    # Only the overfitting rules may stop the baseline (early stopping): see ``may_prune``.
+    stops_baseline: bool = False
+
+    def __init__(self) -> None:
+        self._recorded: dict[tuple[str, int], Decision] = {}
+
+    @abc.abstractmethod
+    def decide(self, study: Study, trial: FrozenTrial) -> Decision | None:
+        """The decision for ``trial`` at its latest step, or None to let it run. Ask it once."""
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        decision = self.decide(study, trial)
+        key = (study.study_name, trial.number)
+        if decision is None:
+            self._recorded.pop(key, None)  # what is recorded is always the latest answer
+            return False
+        self._recorded[key] = decision
+        return True
+
+    def take(self, study: Study, number: int) -> Decision | None:
+        """The decision ``prune`` recorded for trial ``number`` (once: it is removed)."""
+        return self._recorded.pop((study.study_name, number), None)
+
+
+def generic_kind(pruner: BasePruner) -> str:
+    """A pruner's kind from its class: ``MedianPruner`` -> ``median``, as the registry names it."""
+    return type(pruner).__name__.removesuffix("Pruner").lower() or "pruner"
+
+
+def generic_text(pruner: BasePruner, step: int | None, value: float) -> str:
+    """The text for a pruner whose settings are unknown (not built by the registry)."""
+    return f"pruned by {type(pruner).__name__} at epoch {step} (val top-1 {value:.3f})"
 
 
 def may_prune(trial: optuna.Trial) -> bool:
     """Whether to ask the study's pruner about ``trial``: the baseline is never stopped as bad.
 
-    An OverfittingPruner asks only its overfitting rules about the baseline (early stopping, which
-    scores it at its best epoch); any other pruner has only bad-trial rules, so it is not asked.
+    A pruner that ``stops_baseline`` (the overfitting pruner) asks only its overfitting rules
+    about the baseline (early stopping, which scores it at its best epoch); any other pruner has
+    only bad-trial rules, so it is not asked.
     """
-    return not trial.user_attrs.get(records.BASELINE) or isinstance(
-        trial.study.pruner, OverfittingPruner
-    )
+    pruner = trial.study.pruner
+    stops_baseline = isinstance(pruner, Decider) and pruner.stops_baseline
+    return not trial.user_attrs.get(records.BASELINE) or stops_baseline
 
 
-def prune_reason(trial: optuna.Trial) -> str | None:
-    """Why the study's pruner prunes ``trial``: call it once ``trial.should_prune()`` is True."""
+def take_decision(trial: optuna.Trial, *, step: int, value: float) -> Decision:
+    """The decision the study's pruner recorded: call it once ``trial.should_prune()`` is True.
+
+    ``step`` and ``value`` (the epoch and val top-1 just reported) give the generic text of a
+    plain Optuna pruner, which records nothing.
+    """
     study = trial.study
-    frozen = next(t for t in study.get_trials(deepcopy=False) if t.number == trial.number)
-    if isinstance(study.pruner, OverfittingPruner):
-        return study.pruner.reason(study, frozen)
-    return describe_pruning(study.pruner, study, frozen)
+    pruner = study.pruner
+    recorded = pruner.take(study, trial.number) if isinstance(pruner, Decider) else None
+    return recorded or Decision(generic_kind(pruner), generic_text(pruner, step, value))

@@ -27,19 +27,21 @@ import math
 import numbers
 from typing import Any
 
-from optuna.pruners import BasePruner
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from study import records
+from study.pruners.decision import FLOOR, Decider, Decision
 
 
 def _is_fraction(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 < value <= 1
 
 
-class FloorPruner(BasePruner):
+class FloorPruner(Decider):
     """Prune a trial below a fraction of the baseline's val top-1, or below a multiple of chance."""
+
+    kind = FLOOR
 
     def __init__(
         self,
@@ -60,12 +62,14 @@ class FloorPruner(BasePruner):
         w = n_warmup_steps
         if not isinstance(w, numbers.Integral) or isinstance(w, bool) or w < 0:
             raise ValueError(f"n_warmup_steps must be an integer >= 0, got {w!r}")
+        super().__init__()
         self.baseline_fraction, self.chance_multiple, self.n_warmup_steps = f, m, int(w)
 
-    def prune(self, study: Study, trial: FrozenTrial) -> bool:
-        return self.reason(study, trial) is not None
+    def decide(self, study: Study, trial: FrozenTrial) -> Decision | None:
+        why = self._below(study, trial)
+        return None if why is None else Decision(FLOOR, why)
 
-    def reason(self, study: Study, trial: FrozenTrial) -> str | None:
+    def _below(self, study: Study, trial: FrozenTrial) -> str | None:
         """Why ``trial`` is below the floor at its latest step, or None if it is not."""
         if study.direction != StudyDirection.MAXIMIZE:
             raise ValueError(f"a floor on val top-1 needs a maximized study, got {study.direction}")

@@ -32,6 +32,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from study import records
+from study.pruners.decision import OVERFITTING, Decider, Decision
+from study.pruners.optuna_rules import as_decider
 
 
 def _is_int(value: Any) -> bool:
@@ -132,14 +134,18 @@ def overfitting_reason(curves: Mapping[str, Sequence[float]], rule: OverfitRule)
     )
 
 
-class OverfittingPruner(BasePruner):
+class OverfittingPruner(Decider):
     """Prune a trial that overfits (see the module docstring), or that ``wrapped`` prunes.
 
     The overfitting rules read the trial's curves, not its direction; ``wrapped`` (a median or
     Hyperband pruner, typically) handles the study direction for trials that are simply bad. The
     baseline (user attr ``baseline: True``), the reference for every effect, is never stopped as
-    bad: only the overfitting rules are asked about it.
+    bad: only the overfitting rules are asked about it. A plain Optuna ``wrapped`` is wrapped
+    (:func:`as_decider`) and decides with a generic text.
     """
+
+    kind = OVERFITTING
+    stops_baseline = True  # early stopping: the overfitting rules are asked about the baseline
 
     def __init__(
         self,
@@ -156,32 +162,17 @@ class OverfittingPruner(BasePruner):
             raise TypeError(f"wrapped must be an optuna pruner or None, got {wrapped!r}")
         if not isinstance(curves_key, str) or not curves_key:
             raise ValueError(f"curves_key must be a non-empty string, got {curves_key!r}")
-        self.wrapped = wrapped
+        super().__init__()
+        self.wrapped: Decider | None = None if wrapped is None else as_decider(wrapped)
         self.curves_key = curves_key
-        # (study, trial number) -> (step, reason) of the last decision: reason() must repeat it,
-        # because pruners such as Hyperband record state as they decide and may answer otherwise.
-        self._decided: dict[tuple[str, int], tuple[int | None, str | None]] = {}
 
-    def prune(self, study: Study, trial: FrozenTrial) -> bool:
-        why = self._reason(study, trial)
-        self._decided[(study.study_name, trial.number)] = (trial.last_step, why)
-        return why is not None
-
-    def reason(self, study: Study, trial: FrozenTrial) -> str | None:
-        """Why this pruner prunes ``trial`` at its latest step, or None if it does not."""
-        decided = self._decided.get((study.study_name, trial.number))
-        if decided is not None and decided[0] == trial.last_step:
-            return decided[1]
-        return self._reason(study, trial)
-
-    def _reason(self, study: Study, trial: FrozenTrial) -> str | None:
+    def decide(self, study: Study, trial: FrozenTrial) -> Decision | None:
+        """Overfitting first; else, for a trial that is not the baseline, the wrapped decision."""
         curves = trial.user_attrs.get(self.curves_key)
         why = overfitting_reason(curves, self.rule) if isinstance(curves, Mapping) else None
+        if why is not None:
+            return Decision(OVERFITTING, why)
         # The baseline, the reference for every effect, is never stopped as a bad trial.
-        if why is not None or self.wrapped is None or trial.user_attrs.get(records.BASELINE):
-            return why
-        if self.wrapped.prune(study, trial):
-            from study.pruners.decision import describe_pruning  # H2: replaced by Decision
-
-            why = describe_pruning(self.wrapped, study, trial)
-        return why
+        if self.wrapped is None or trial.user_attrs.get(records.BASELINE):
+            return None
+        return self.wrapped.decide(study, trial)

@@ -1,4 +1,9 @@
-"""Pruners built from a search space's ``pruner:`` mapping, by type name."""
+"""Pruners built from a search space's ``pruner:`` mapping, by type name.
+
+Every pruner built here is a :class:`~study.pruners.decision.Decider`: it records its decision
+when it prunes. Optuna's own pruners are wrapped in an :class:`OptunaRule` of their type name,
+which keeps the settings they were built with for the decision's text.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from optuna.pruners import (
-    BasePruner,
     HyperbandPruner,
     MedianPruner,
     NopPruner,
@@ -16,7 +20,9 @@ from optuna.pruners import (
 )
 
 from study.pruners.anyof import AnyOfPruner
+from study.pruners.decision import Decider
 from study.pruners.floor import FloorPruner
+from study.pruners.optuna_rules import OptunaRule
 from study.pruners.overfitting import OverfittingPruner
 
 DEFAULT_PRUNER_SETTINGS: Mapping[str, Any] = {
@@ -53,12 +59,12 @@ _TYPES: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
 _ALIASES = {"none": "nop"}
 
 
-def build_pruner(settings: Mapping[str, Any] | None) -> BasePruner:
+def build_pruner(settings: Mapping[str, Any] | None) -> Decider:
     """The pruner a search-space YAML ``pruner:`` mapping describes; None gives the default."""
     return _build(DEFAULT_PRUNER_SETTINGS if settings is None else settings, "pruner")
 
 
-def _build(settings: Any, where: str) -> BasePruner:
+def _build(settings: Any, where: str) -> Decider:
     names = ", ".join(sorted([*_TYPES, *_ALIASES]))
     if not isinstance(settings, Mapping):
         raise ValueError(f"{where}: expected a mapping with a 'type' ({names}), got {settings!r}")
@@ -88,6 +94,6 @@ def _build(settings: Any, where: str) -> BasePruner:
         inner = None if inner is None else _build(inner, f"{where}.wrapped")
         kwargs["wrapped" if kind == "overfitting" else "wrapped_pruner"] = inner
     try:
-        return cls(**kwargs)
+        return cls(**kwargs) if issubclass(cls, Decider) else OptunaRule.build(kind, cls, kwargs)
     except (TypeError, ValueError) as e:  # a TypeError here is a bad value from YAML, too
         raise ValueError(f"{where} ({kind}): {e}") from e

@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial
 
 from study import records
 from study.dashboard.notes import write_trial_view
-from study.pruners.decision import may_prune, prune_reason
+from study.pruners.decision import OVERFITTING, may_prune, take_decision
 from study.run.interrupt import InterruptGate
 from study.space.spec import SearchSpace
 from vitlab.dataset import Dataset
@@ -135,15 +135,17 @@ class Objective:
                 trial.report(m.val_top1, step=m.epoch)
                 self.events.on_epoch(trial, m, config.epochs)
                 if m.epoch < config.epochs and may_prune(trial) and trial.should_prune():
-                    reason = prune_reason(trial) or "pruned"
-                    summary[records.PRUNE_REASON] = reason
-                    if reason.startswith("overfitting"):
+                    # The pruner recorded its decision as it made it: take it, never ask again.
+                    decision = take_decision(trial, step=m.epoch, value=m.val_top1)
+                    summary[records.PRUNE_REASON] = decision.text
+                    summary[records.STOP_KIND] = decision.kind
+                    if decision.kind == OVERFITTING:
                         # Early stopping: the trial is finished and scored at its best epoch.
-                        summary["stopped_early"] = True
-                        summary[records.ENDED] = f"{STOPPED_EARLY}: {reason}"
+                        summary[records.STOPPED_EARLY] = True
+                        summary[records.ENDED] = f"{STOPPED_EARLY}: {decision.text}"
                         return best.val_top1
-                    summary[records.ENDED] = f"{PRUNED}: {reason}"
-                    raise optuna.TrialPruned(reason)
+                    summary[records.ENDED] = f"{PRUNED}: {decision.text}"
+                    raise optuna.TrialPruned(decision.text)
             summary[records.ENDED] = ALL_EPOCHS
         finally:
             set_user_attrs(trial, summary)  # also when a trial fails or is interrupted

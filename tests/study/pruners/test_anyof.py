@@ -7,14 +7,16 @@ from typing import Any
 
 import optuna
 import pytest
-from optuna.pruners import HyperbandPruner, MedianPruner, NopPruner, ThresholdPruner
+from optuna.pruners import MedianPruner, NopPruner, ThresholdPruner
 
+from study import records
 from study.pruners.anyof import AnyOfPruner
 from study.pruners.floor import FloorPruner
+from study.pruners.optuna_rules import OptunaRule
 from study.pruners.overfitting import OverfittingPruner
 from study.pruners.registry import build_pruner
 from study.space.load import load_space
-from tests.study.pruners.helpers import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
+from tests.study.pruners.helpers import FALLING_LOSS, SMALL_GAP, make_curves, rule, run_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -32,8 +34,8 @@ def demo_like() -> OverfittingPruner:
         gap_threshold=0.25,
         wrapped=AnyOfPruner(
             [
-                ThresholdPruner(lower=0.15, n_warmup_steps=3),
-                MedianPruner(n_startup_trials=3, n_warmup_steps=5),
+                rule("threshold", lower=0.15, n_warmup_steps=3),
+                rule("median", n_startup_trials=3, n_warmup_steps=5),
             ]
         ),
     )
@@ -68,8 +70,8 @@ def test_floor_then_late_median(
 
 
 def test_the_first_pruner_that_fires_decides_and_names_the_reason() -> None:
-    floor = ThresholdPruner(lower=0.15, n_warmup_steps=3)
-    median = MedianPruner(n_startup_trials=1, n_warmup_steps=3)
+    floor = rule("threshold", lower=0.15, n_warmup_steps=3)
+    median = rule("median", n_startup_trials=1, n_warmup_steps=3)
     for order, expected in (
         ([floor, median], "val top-1 0.090 below the floor 0.15 at epoch 3"),
         ([median, floor], "below the median of earlier trials at epoch 3"),
@@ -80,38 +82,41 @@ def test_the_first_pruner_that_fires_decides_and_names_the_reason() -> None:
         reasons: list[Any] = []
         assert run_trial(study, make_curves(FALLING_LOSS, NOT_LEARNING, SMALL_GAP), reasons) == 3
         assert reasons[0].startswith(expected)
-        assert pruner.wrapped.deciding(study, study.trials[-1]) is order[0]  # type: ignore[union-attr]
+        # The decision names the member that fired first.
+        assert study.trials[-1].user_attrs[records.STOP_KIND] == order[0].kind
 
 
 def test_nothing_prunes_means_no_deciding_pruner() -> None:
     pruner = AnyOfPruner([NopPruner(), ThresholdPruner(lower=0.15, n_warmup_steps=3)])
     study = optuna.create_study(direction="maximize", pruner=pruner)
     assert run_trial(study, make_curves(FALLING_LOSS, GOOD, SMALL_GAP)) is None
-    assert pruner.deciding(study, study.trials[-1]) is None
+    assert pruner.decide(study, study.trials[-1]) is None
+    assert records.STOP_KIND not in study.trials[-1].user_attrs
 
 
 def test_a_stateful_member_is_asked_once_per_step() -> None:
     # Hyperband records rung state as it decides: asked again for the reason it could answer
-    # otherwise, so the decision at a step is kept.
-    hyperband = HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
+    # otherwise, so it is asked once, and its decision is recorded for the objective to take.
+    hyperband = rule("hyperband", min_resource=1, max_resource=9, reduction_factor=3)
+    assert isinstance(hyperband, OptunaRule)
     calls: list[int] = []
-    original = hyperband.prune
+    original = hyperband.pruner.prune
 
     def counting(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         calls.append(trial.last_step or 0)
         return original(study, trial)
 
-    hyperband.prune = counting  # type: ignore[method-assign]
+    hyperband.pruner.prune = counting  # type: ignore[method-assign]
     pruner = AnyOfPruner([hyperband])
     study = optuna.create_study(direction="maximize", pruner=pruner, study_name="hyperband")
     trial = study.ask()
     trial.report(0.3, 1)
-    frozen = study.trials[-1]
-    first = pruner.prune(study, frozen)
-    assert [pruner.prune(study, frozen), pruner.deciding(study, frozen) is not None] == [first] * 2
+    first = trial.should_prune()
+    taken = pruner.take(study, trial.number)
+    assert (taken is not None) == first and pruner.take(study, trial.number) is None
     assert calls == [1]
     trial.report(0.3, 2)
-    pruner.prune(study, study.trials[-1])
+    trial.should_prune()
     assert calls == [1, 2]  # a new step is a new question
 
 
@@ -143,7 +148,12 @@ def test_build_from_yaml_settings() -> None:
         }
     )
     assert isinstance(pruner, OverfittingPruner) and isinstance(pruner.wrapped, AnyOfPruner)
-    assert [type(p) for p in pruner.wrapped.pruners] == [ThresholdPruner, MedianPruner]
+    members = pruner.wrapped.pruners
+    assert all(isinstance(p, OptunaRule) for p in members)
+    assert [(p.kind, type(p.pruner)) for p in members] == [  # type: ignore[attr-defined]
+        ("threshold", ThresholdPruner),
+        ("median", MedianPruner),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -177,13 +187,13 @@ def test_demo_space_stops_a_trial_far_below_its_baseline_with_a_relative_floor()
     floors = [p for p in pruner.wrapped.pruners if isinstance(p, FloorPruner)]
     # Relative to the baseline, so the floor holds on other data; a median follows it.
     assert len(floors) == 1 and floors[0].baseline_fraction is not None
-    assert any(isinstance(p, MedianPruner) for p in pruner.wrapped.pruners)
+    assert any(isinstance(p, OptunaRule) and p.kind == "median" for p in pruner.wrapped.pruners)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     assert run_trial(study, make_curves(FALLING_LOSS, GOOD, SMALL_GAP), baseline=True) is None
     reasons: list[Any] = []
     pruned_at = run_trial(study, make_curves(FALLING_LOSS, [0.0] * 10, SMALL_GAP), reasons)
     assert pruned_at is not None and pruned_at >= floors[0].n_warmup_steps
-    assert pruner.wrapped.deciding(study, study.trials[-1]) is floors[0]
+    assert study.trials[-1].user_attrs[records.STOP_KIND] == floors[0].kind == "floor"
     baseline = GOOD[pruned_at - 1]
     assert re.fullmatch(
         rf"val top-1 0\.000 below .+ the baseline's {baseline:.3f} at epoch {pruned_at}",

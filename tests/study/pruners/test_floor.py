@@ -12,6 +12,7 @@ from optuna.pruners import MedianPruner
 from study import records
 from study.pruners.anyof import AnyOfPruner
 from study.pruners.floor import FloorPruner
+from study.pruners.optuna_rules import OptunaRule
 from study.pruners.overfitting import OverfittingPruner
 from study.pruners.registry import build_pruner
 from tests.study.pruners.helpers import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
@@ -137,6 +138,7 @@ def test_relative_floor(settings, classes, baseline, top1, pruned_at, reason) ->
     curves = make_curves(FALLING_LOSS[: len(top1)], top1, SMALL_GAP[: len(top1)])
     assert run_trial(study, curves, reasons) == pruned_at
     assert reasons == ([reason] if reason else [])
+    assert study.trials[-1].user_attrs.get(records.STOP_KIND) == ("floor" if reason else None)
 
 
 def test_the_baseline_is_never_below_its_own_floor() -> None:
@@ -172,7 +174,8 @@ def test_floor_reason_through_the_overfitting_and_any_of_pruners() -> None:
     )  # fmt: skip
     assert isinstance(pruner, OverfittingPruner) and isinstance(pruner.wrapped, AnyOfPruner)
     floor, median = pruner.wrapped.pruners
-    assert isinstance(floor, FloorPruner) and isinstance(median, MedianPruner)
+    assert isinstance(floor, FloorPruner) and isinstance(median, OptunaRule)
+    assert isinstance(median.pruner, MedianPruner)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     base = make_curves(FALLING_LOSS[:8], EASY_BASELINE, SMALL_GAP[:8])
     assert run_trial(study, base, baseline=True) is None
@@ -180,6 +183,7 @@ def test_floor_reason_through_the_overfitting_and_any_of_pruners() -> None:
     bad = make_curves(FALLING_LOSS[:8], FROM_SCRATCH, SMALL_GAP[:8])
     assert run_trial(study, bad, reasons) == 3
     assert reasons == ["val top-1 0.090 below half the baseline's 0.360 at epoch 3"]
+    assert study.trials[-1].user_attrs[records.STOP_KIND] == "floor"
 
 
 @pytest.mark.parametrize(

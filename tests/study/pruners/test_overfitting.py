@@ -19,9 +19,10 @@ from optuna.trial import TrialState
 
 from study import records
 from study.pruners.floor import FloorPruner
+from study.pruners.optuna_rules import OptunaRule
 from study.pruners.overfitting import OverfitRule, OverfittingPruner, overfitting_reason
 from study.pruners.registry import build_pruner
-from tests.study.pruners.helpers import FALLING_LOSS, SMALL_GAP, make_curves, run_trial
+from tests.study.pruners.helpers import FALLING_LOSS, SMALL_GAP, make_curves, rule, run_trial
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # PatientPruner is experimental in Optuna; building one warns.
@@ -196,7 +197,7 @@ def test_reason_texts_carry_the_numbers():
 
 
 def test_wrapped_median_prunes_a_bad_trial_after_startup_trials():
-    pruner = OverfittingPruner(wrapped=MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+    pruner = OverfittingPruner(wrapped=rule("median", n_startup_trials=3, n_warmup_steps=2))
     study = optuna.create_study(direction="maximize", pruner=pruner)
     bad = make_curves(FALLING_LOSS, [0.05, 0.06, 0.07, 0.08, 0.09] * 2, SMALL_GAP)
     assert run_trial(study, bad) is None  # no completed trials yet: the median has no say
@@ -208,12 +209,13 @@ def test_wrapped_median_prunes_a_bad_trial_after_startup_trials():
     assert reasons == [
         "below the median of earlier trials at epoch 2 (val top-1 0.060 < median 0.200)"
     ]
-    # reason() on the stored trial repeats the decision.
-    assert pruner.reason(study, study.trials[-1]) == reasons[0]
+    # The stored trial keeps the decision the pruner made: its text and its kind.
+    attrs = study.trials[-1].user_attrs
+    assert (attrs[records.PRUNE_REASON], attrs[records.STOP_KIND]) == (reasons[0], "median")
 
 
 def test_rules_ignore_direction_and_the_wrapped_median_follows_it():
-    pruner = OverfittingPruner(wrapped=MedianPruner(n_startup_trials=1, n_warmup_steps=2))
+    pruner = OverfittingPruner(wrapped=rule("median", n_startup_trials=1, n_warmup_steps=2))
     study = optuna.create_study(direction="minimize", pruner=pruner)
     # Reported as an error rate here: lower is better, 0.2 is the earlier trial's median.
     assert run_trial(study, make_curves(FALLING_LOSS, [0.2] * 10, SMALL_GAP)) is None
@@ -223,6 +225,7 @@ def test_rules_ignore_direction_and_the_wrapped_median_follows_it():
         "above the median of earlier trials at epoch 2 (val top-1 0.900 > median 0.200)"
     ]
     assert run_trial(study, make_curves(U_LOSS, [0.1] * 10, SMALL_GAP)) == 8  # val loss rule
+    assert study.trials[-1].user_attrs[records.STOP_KIND] == "overfitting"
 
 
 @pytest.mark.parametrize(
@@ -238,18 +241,26 @@ def test_wrapped_threshold_floor_with_its_reason(
     top1: list[float], pruned_at: int | None, reason: str | None
 ) -> None:
     # The demo space's wrapped pruner: a fixed floor, blind to other trials.
-    pruner = OverfittingPruner(wrapped=ThresholdPruner(lower=0.15, upper=0.9, n_warmup_steps=3))
+    pruner = OverfittingPruner(wrapped=rule("threshold", lower=0.15, upper=0.9, n_warmup_steps=3))
     study = optuna.create_study(direction="maximize", pruner=pruner)
     reasons: list = []
     assert run_trial(study, make_curves(FALLING_LOSS, top1, SMALL_GAP), reasons) == pruned_at
     assert reasons == ([reason] if reason else [])
 
 
-def test_reason_repeats_a_stateful_wrapped_decision():
+def test_a_stateful_wrapped_pruner_is_asked_once_and_its_decision_kept():
     # Hyperband records rung state as it decides: asked again it could answer otherwise.
-    pruner = OverfittingPruner(
-        wrapped=HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)
-    )
+    hyperband = rule("hyperband", min_resource=1, max_resource=9, reduction_factor=3)
+    assert isinstance(hyperband, OptunaRule)
+    asked: list[tuple[int, int | None]] = []
+    original = hyperband.pruner.prune
+
+    def counting(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        asked.append((trial.number, trial.last_step))
+        return original(study, trial)
+
+    hyperband.pruner.prune = counting  # type: ignore[method-assign]
+    pruner = OverfittingPruner(wrapped=hyperband)
     # A fixed name: Hyperband picks each trial's bracket from a hash of it.
     study = optuna.create_study(direction="maximize", pruner=pruner, study_name="hyperband")
     for _ in range(6):
@@ -259,14 +270,19 @@ def test_reason_repeats_a_stateful_wrapped_decision():
     # A bad trial alone in its bracket is promoted: try a few until one meets competition.
     assert any(run_trial(study, bad, reasons) is not None for _ in range(6))
     assert reasons[0].startswith("not promoted by successive halving at epoch ")
-    assert pruner.reason(study, study.trials[-1]) == reasons[0]
+    attrs = study.trials[-1].user_attrs
+    assert (attrs[records.PRUNE_REASON], attrs[records.STOP_KIND]) == (reasons[0], "hyperband")
+    assert len(asked) == len(set(asked)) > 0  # once per trial and step
+    assert pruner.take(study, study.trials[-1].number) is None  # the objective took it
 
 
 def test_reason_is_none_when_nothing_prunes():
-    pruner = OverfittingPruner(wrapped=MedianPruner(n_startup_trials=0))
+    pruner = OverfittingPruner(wrapped=rule("median", n_startup_trials=0))
     study = optuna.create_study(direction="maximize", pruner=pruner)
     assert run_trial(study, make_curves(FALLING_LOSS, RISING_TOP1, SMALL_GAP)) is None
-    assert pruner.reason(study, study.trials[-1]) is None
+    assert pruner.decide(study, study.trials[-1]) is None
+    assert pruner.take(study, study.trials[-1].number) is None
+    assert records.PRUNE_REASON not in study.trials[-1].user_attrs
 
 
 @pytest.mark.parametrize(
@@ -296,40 +312,50 @@ def test_wrapped_must_be_a_pruner():
         OverfittingPruner(wrapped="median")  # type: ignore[arg-type]
 
 
-def _settings(pruner: Any) -> dict[str, Any]:
-    """The constructor settings an Optuna pruner keeps (private attributes, read for the test)."""
-    return {k.lstrip("_"): v for k, v in vars(pruner).items() if not isinstance(v, list | dict)}
-
-
 @pytest.mark.parametrize(
-    ("settings", "cls", "expected"),
+    ("settings", "cls", "kind", "expected"),
     [
-        ({"type": "median"}, MedianPruner, {"n_startup_trials": 5}),
+        ({"type": "median"}, MedianPruner, "median", {"n_startup_trials": 5}),
         (
             {"type": "median", "n_startup_trials": 3, "n_warmup_steps": 2, "interval_steps": 2},
             MedianPruner,
+            "median",
             {"n_startup_trials": 3, "n_warmup_steps": 2, "interval_steps": 2},
         ),
-        ({"type": "percentile", "percentile": 25.0}, PercentilePruner, {"percentile": 25.0}),
+        (
+            {"type": "percentile", "percentile": 25.0},
+            PercentilePruner,
+            "percentile",
+            {"percentile": 25.0},
+        ),
         (
             {"type": "hyperband", "min_resource": 2, "max_resource": 30, "reduction_factor": 2},
             HyperbandPruner,
+            "hyperband",
             {"min_resource": 2, "max_resource": 30, "reduction_factor": 2},
         ),
         (
             {"type": "patient", "patience": 4},
             PatientPruner,
+            "patient",
             {"patience": 4, "wrapped_pruner": None},
         ),
-        ({"type": "threshold", "lower": 0.05}, ThresholdPruner, {"lower": 0.05}),
-        ({"type": "none"}, NopPruner, {}),
-        ({"type": "Nop"}, NopPruner, {}),
+        (
+            {"type": "threshold", "lower": 0.05},
+            ThresholdPruner,
+            "threshold",
+            {"lower": 0.05, "upper": None},
+        ),
+        ({"type": "none"}, NopPruner, "nop", {}),
+        ({"type": "Nop"}, NopPruner, "nop", {}),
     ],
 )
-def test_build_optuna_pruners(settings: dict, cls: type, expected: dict):
+def test_build_optuna_pruners(settings: dict, cls: type, kind: str, expected: dict):
+    # The settings the rule keeps, Optuna's defaults included, are what its texts read.
     pruner = build_pruner(settings)
-    assert type(pruner) is cls
-    assert expected.items() <= _settings(pruner).items()
+    assert isinstance(pruner, OptunaRule) and type(pruner.pruner) is cls
+    assert pruner.kind == kind
+    assert pruner.settings is not None and expected.items() <= pruner.settings.items()
 
 
 def test_build_overfitting_and_default():
@@ -338,10 +364,10 @@ def test_build_overfitting_and_default():
     assert default.rule == OverfitRule(
         warmup_epochs=2, patience=3, min_delta=0.0, gap_threshold=0.3
     )
-    assert type(default.wrapped) is MedianPruner
-    assert {"n_startup_trials": 3, "n_warmup_steps": 2}.items() <= _settings(
-        default.wrapped
-    ).items()
+    wrapped = default.wrapped
+    assert isinstance(wrapped, OptunaRule) and type(wrapped.pruner) is MedianPruner
+    assert wrapped.settings is not None
+    assert {"n_startup_trials": 3, "n_warmup_steps": 2}.items() <= wrapped.settings.items()
 
     pruner = build_pruner(
         {
@@ -357,8 +383,11 @@ def test_build_overfitting_and_default():
     assert isinstance(pruner, OverfittingPruner)
     assert pruner.rule == OverfitRule(4, 2, 0.01, None)
     assert pruner.curves_key == "history"
-    assert type(pruner.wrapped) is PatientPruner
-    assert type(_settings(pruner.wrapped)["wrapped_pruner"]) is MedianPruner
+    patient = pruner.wrapped
+    assert isinstance(patient, OptunaRule) and type(patient.pruner) is PatientPruner
+    assert patient.settings is not None
+    inner = patient.settings["wrapped_pruner"]
+    assert isinstance(inner, OptunaRule) and type(inner.pruner) is MedianPruner
     assert build_pruner({"type": "overfitting"}).wrapped is None
 
 
@@ -398,6 +427,9 @@ def _bad_trial_pruners() -> list[tuple[str, Any]]:
         ("threshold", lambda: ThresholdPruner(lower=0.15, n_warmup_steps=2)),
         ("floor", lambda: FloorPruner(chance_multiple=3, n_warmup_steps=2)),
         ("hyperband", lambda: HyperbandPruner(min_resource=1, max_resource=9, reduction_factor=3)),
+        # As a space builds them: deciders that know their settings.
+        ("built median", lambda: rule("median", n_startup_trials=1, n_warmup_steps=2)),
+        ("built threshold", lambda: rule("threshold", lower=0.15, n_warmup_steps=2)),
     ]
 
 

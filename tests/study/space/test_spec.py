@@ -259,7 +259,7 @@ def test_pruner_settings_pass_through_and_build(tmp_path: Path) -> None:
     assert space.pruner == settings
     assert isinstance(space.make_pruner(), OverfittingPruner)
     median = load_space(write(tmp_path, {"pruner": {"type": "median"}})).make_pruner()
-    assert isinstance(median, optuna.pruners.MedianPruner)
+    assert isinstance(median.pruner, optuna.pruners.MedianPruner)  # wrapped: it says why
     assert isinstance(load_space(write(tmp_path)).make_pruner(), optuna.pruners.BasePruner)
 
 
