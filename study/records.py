@@ -292,8 +292,8 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     (Int64, string); a failed trial lacks most. The columns, in order:
 
     - ``number`` (int64); ``state`` (string: COMPLETE, PRUNED, FAIL, RUNNING, WAITING);
-      ``value`` (float64: the best epoch's val top-1, NaN unless COMPLETE); ``baseline`` (bool:
-      the seed's recipe, the trial every effect is read against);
+      ``value`` (float64: COMPLETE, the best epoch's val top-1; PRUNED, the last one reported;
+      else NaN); ``baseline`` (bool: the seed's recipe, the trial effects are read against);
     - ``params_<name>``: one per parameter of any trial, sorted, typed by pandas from the
       values, named as in ``study.trials_dataframe()`` so that code works on both;
     - ``best_epoch`` (Int64, by :func:`vitlab.metrics.best_index`) and that epoch's

@@ -41,7 +41,7 @@ from vitlab.models import ModelError, check_pretrained
 DEFAULT_SPACE = Path("search_spaces/demo.yaml")
 DEFAULT_TRIALS = 12
 MAX_CONSECUTIVE_FAILURES = 3
-METRIC = "val_top1"  # what every trial's value is: the best epoch's val top-1
+METRIC = records.VAL_TOP1  # what every trial's value is: the best epoch's val top-1
 
 
 class Interrupted(UserError):
