@@ -108,28 +108,26 @@ CURVES = {
 FIRST = {"epoch": 1, "val_top1": 0.5, "val_loss": 1.0, "gap": 0.0, "images_per_second": 10.0}
 SUMMARY = records.summary_attrs(CURVES, 5.0)
 FAILED = "RuntimeError: corrupt batch"
+AS_STORED = {
+    "seed": 3,
+    "device": "cpu",
+    "num_params": 1000,
+    "pretrained": None,
+    "epochs_planned": 4,
+    "class_coverage": 0.75,
+    "worker": "host:12",
+    "prune_reason": "overfitting: gap 0.10",
+    "stop_kind": "overfitting",
+    "stopped_early": True,
+    "ended": "stopped early: overfitting: gap 0.10",
+}
 
 
 @pytest.mark.parametrize(
     ("attrs", "state", "expected"),
     [
         (
-            {
-                "baseline": True,
-                "curves": CURVES,
-                **SUMMARY,
-                "seed": 3,
-                "device": "cpu",
-                "num_params": 1000,
-                "pretrained": None,
-                "epochs_planned": 4,
-                "class_coverage": 0.75,
-                "worker": "host:12",
-                "prune_reason": "overfitting: gap 0.10",
-                "stop_kind": "overfitting",
-                "stopped_early": True,
-                "ended": "stopped early: overfitting: gap 0.10",
-            },
+            {"baseline": True, "curves": CURVES, **SUMMARY, **AS_STORED},
             TrialState.COMPLETE,
             {
                 "baseline": True,
@@ -138,17 +136,7 @@ FAILED = "RuntimeError: corrupt batch"
                 "epochs_run": 2,
                 "seconds": 5.0,
                 "images_per_second": 20.0,
-                "seed": 3,
-                "device": "cpu",
-                "num_params": 1000,
-                "pretrained": None,
-                "epochs_planned": 4,
-                "class_coverage": 0.75,
-                "worker": "host:12",
-                "prune_reason": "overfitting: gap 0.10",
-                "stop_kind": "overfitting",
-                "stopped_early": True,
-                "ended": "stopped early: overfitting: gap 0.10",
+                **AS_STORED,  # each such field is named as its attr
                 "error": None,
             },
         ),
