@@ -2,14 +2,31 @@
 
 Trial user attrs (written by the objective as a trial runs, read by progress, the notes, the
 pruners and the reports) and study user attrs (written once by the runner) are named here and
-nowhere else.
+nowhere else. Readers take a :class:`TrialRecord` or a :class:`StudyRecord`, or a whole study as
+one table, :func:`trials_frame`. A record's field is named as the attr it reads.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from vitlab.metrics import EpochMetrics, best_index
+
 # -- trial user attrs -------------------------------------------------------------------------
 BASELINE = "baseline"  # True on the seed's recipe, the trial every effect is read against
 CURVES = "curves"  # metric name -> one value per finished epoch (EpochMetrics' fields)
+WORKER = "worker"  # hostname:pid of the process that ran the trial, written as it starts
 SEED = "seed"
 DEVICE = "device"
 NUM_PARAMS = "num_params"
@@ -18,7 +35,7 @@ EPOCHS_PLANNED = "epochs_planned"
 CLASS_COVERAGE = "class_coverage"
 EPOCHS_RUN = "epochs_run"
 SECONDS = "seconds"
-IMAGES_PER_SECOND = "images_per_second"
+IMAGES_PER_SECOND = "images_per_second"  # the mean of the per-epoch throughput
 BEST_EPOCH = "best_epoch"
 BEST = "best"  # the best epoch's metrics
 BEST_PREFIX = "best_"  # flat copies of the headline numbers, as trials_dataframe() columns
@@ -35,8 +52,282 @@ DATA_SOURCE = "data_source"
 SPLIT_SUMMARY = "split_summary"
 SPACE = "space"
 ROLES = "roles"
-BASELINE_PARAMS = "baseline"  # the baseline's parameters (a dict; a trial's BASELINE is a flag)
+BASELINE_PARAMS = "baseline_params"  # the baseline's parameters (a trial's BASELINE is a flag)
+OLD_BASELINE_PARAMS = BASELINE  # where studies run before BASELINE_PARAMS kept them: still read
 TRAIN_SEED = "train_seed"
 VERSIONS = "versions"
 TRAIN_COUNTS = "train_counts"
 CLASSES = "classes"
+PLOTLYJS = "plotlyjs_artifact"  # {"id": artifact id, "version": plotly.js version}
+# -- study system attr ------------------------------------------------------------------------
+NOTE_WRITTEN = "study:note_written"  # the study note `run` last wrote
+
+# -- metric names: the curves' keys, which are EpochMetrics' fields -------------------------
+EPOCH = "epoch"
+TRAIN_LOSS = "train_loss"
+TRAIN_TOP1 = "train_top1"
+TRAIN_PROBE_LOSS = "train_probe_loss"
+VAL_LOSS = "val_loss"
+VAL_TOP1 = "val_top1"
+GAP = "gap"
+THROUGHPUT = "images_per_second"  # images/s of one epoch (the trial's IMAGES_PER_SECOND: mean)
+METRICS = tuple(f.name for f in dataclasses.fields(EpochMetrics) if f.name != "per_class")
+_unknown = {EPOCH, TRAIN_LOSS, TRAIN_TOP1, TRAIN_PROBE_LOSS, VAL_LOSS, VAL_TOP1, GAP, THROUGHPUT}
+if _unknown - set(METRICS):  # a renamed field fails here, at import, not in a silent reader
+    raise RuntimeError(f"EpochMetrics has no field {sorted(_unknown - set(METRICS))}")
+HEADLINE = (VAL_TOP1, VAL_LOSS, TRAIN_TOP1, GAP)  # the best epoch's numbers, also as flat attrs
+
+Curves = Mapping[str, Sequence[float]]
+
+
+def best_key(metric: str) -> str:
+    """The flat attr (and trials_frame column) of the best epoch's ``metric``."""
+    return BEST_PREFIX + metric
+
+
+def _best_position(curves: Curves) -> int | None:
+    return best_index(curves.get(VAL_TOP1) or [], curves.get(VAL_LOSS))
+
+
+def best_epoch(curves: Curves) -> int | None:
+    """The best epoch's number, by the one rule (:func:`vitlab.metrics.best_index`)."""
+    i = _best_position(curves)
+    if i is None:
+        return None
+    epochs = curves.get(EPOCH) or []
+    return int(epochs[i]) if i < len(epochs) else i + 1
+
+
+def best_metrics(curves: Curves) -> dict[str, float]:
+    """Every metric at the best epoch ({} when no epoch has a finite val top-1)."""
+    i = _best_position(curves)
+    return {} if i is None else {k: v[i] for k, v in curves.items() if i < len(v)}
+
+
+def summary_attrs(curves: Curves, seconds: float) -> dict[str, Any]:
+    """The trial's headline user attrs, from its curves so far (at least one epoch)."""
+    epochs = len(curves[EPOCH])
+    best = best_metrics(curves)
+    return {
+        EPOCHS_RUN: epochs,
+        SECONDS: round(seconds, 3),
+        IMAGES_PER_SECOND: sum(curves[THROUGHPUT]) / epochs,
+        BEST_EPOCH: best.get(EPOCH),
+        BEST: best,
+        **{best_key(k): best.get(k) for k in HEADLINE},
+    }
+
+
+def this_worker() -> str:
+    """The WORKER attr of trials this process runs: hostname:pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def write_trial_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """One storage write per attr (Optuna has no batch write for a running trial)."""
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+# Attrs read as they are stored: each is the TrialRecord field of that name.
+_PLAIN = (EPOCHS_RUN, EPOCHS_PLANNED, SECONDS, IMAGES_PER_SECOND, NUM_PARAMS, SEED, DEVICE)
+_PLAIN += (PRETRAINED, CLASS_COVERAGE, WORKER, STOP_KIND, PRUNE_REASON, ENDED, ERROR)
+_PLAIN += (ARTIFACT_ERROR,)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as stored: Optuna's own fields and our user attrs; a missing attr is None."""
+
+    number: int = 0
+    state: TrialState = TrialState.RUNNING
+    value: float | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    baseline: bool = False
+    curves: Curves = field(default_factory=dict)
+    best_epoch: int | None = None
+    best: Mapping[str, float] = field(default_factory=dict)  # every metric at the best epoch
+    epochs_run: int | None = None
+    epochs_planned: int | None = None
+    seconds: float | None = None
+    images_per_second: float | None = None
+    num_params: int | None = None
+    seed: int | None = None
+    device: str | None = None
+    pretrained: str | None = None
+    class_coverage: float | None = None
+    worker: str | None = None
+    stop_kind: str | None = None
+    prune_reason: str | None = None
+    stopped_early: bool = False
+    ended: str | None = None
+    error: str | None = None
+    artifact_error: str | None = None
+    datetime_start: datetime | None = None
+    datetime_complete: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.number, int) or self.number < 0:
+            raise ValueError(f"number must be an integer >= 0, got {self.number!r}")
+        if not isinstance(self.state, TrialState):
+            raise ValueError(f"state must be a TrialState, got {self.state!r}")
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any], **trial: Any) -> TrialRecord:
+        """The record of user attrs ``attrs``; ``trial`` gives Optuna's fields (number, ...).
+
+        The best epoch is the one the objective recorded; a trial whose summary was never
+        written (its worker killed) gets it from its curves, by the same rule.
+        """
+        curves = attrs.get(CURVES) or {}
+        return cls(
+            **trial,
+            baseline=bool(attrs.get(BASELINE)),
+            curves=curves,
+            best_epoch=attrs.get(BEST_EPOCH, best_epoch(curves)),
+            best=attrs.get(BEST) or best_metrics(curves),
+            stopped_early=bool(attrs.get(STOPPED_EARLY)),
+            **{key: attrs.get(key) for key in _PLAIN},
+        )
+
+    @classmethod
+    def from_trial(cls, trial: FrozenTrial) -> TrialRecord:
+        return cls.from_attrs(
+            trial.user_attrs,
+            number=trial.number,
+            state=trial.state,
+            value=trial.value,
+            params=dict(trial.params),
+            datetime_start=trial.datetime_start,
+            datetime_complete=trial.datetime_complete,
+        )
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.datetime_start is None or self.datetime_complete is None:
+            return None
+        return self.datetime_complete - self.datetime_start
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """The study's user attrs: what a report, or a rerun with another seed, needs."""
+
+    dataset_fingerprint: str | None = None  # None: no worker has recorded the study yet
+    data_source: str | None = None
+    split_summary: Mapping[str, Any] = field(default_factory=dict)
+    space: Mapping[str, Any] = field(default_factory=dict)  # the resolved space
+    roles: Mapping[str, str] = field(default_factory=dict)  # parameter -> its role
+    baseline_params: Mapping[str, Any] = field(default_factory=dict)
+    train_seed: int | None = None
+    versions: Mapping[str, str] = field(default_factory=dict)
+    train_counts: Sequence[int] = ()  # train images per class, in the order of ``classes``
+    classes: Sequence[str] = ()
+
+    @classmethod
+    def from_attrs(cls, attrs: Mapping[str, Any]) -> StudyRecord:
+        names = [f.name for f in dataclasses.fields(cls) if f.name != BASELINE_PARAMS]
+        found = {name: attrs[name] for name in names if attrs.get(name) is not None}
+        baseline = attrs.get(BASELINE_PARAMS, attrs.get(OLD_BASELINE_PARAMS))
+        return cls(**found, **({BASELINE_PARAMS: baseline} if baseline is not None else {}))
+
+    @classmethod
+    def from_study(cls, study: optuna.Study) -> StudyRecord:
+        return cls.from_attrs(study.user_attrs)
+
+    def attrs(self) -> dict[str, Any]:
+        """The user attrs to write, as JSON: the fingerprint first (see ``write``)."""
+        return {
+            DATASET_FINGERPRINT: self.dataset_fingerprint,
+            DATA_SOURCE: self.data_source,
+            SPLIT_SUMMARY: dict(self.split_summary),
+            SPACE: dict(self.space),
+            ROLES: dict(self.roles),
+            BASELINE_PARAMS: dict(self.baseline_params),
+            TRAIN_SEED: self.train_seed,
+            VERSIONS: dict(self.versions),
+            TRAIN_COUNTS: [int(c) for c in self.train_counts],
+            CLASSES: list(self.classes),
+        }
+
+    def write(self, study: optuna.Study) -> None:
+        """Write every attr; a study with a fingerprint is recorded, and is never written again."""
+        for key, value in self.attrs().items():
+            study.set_user_attr(key, value)
+
+
+# trials_frame's typed columns, each a TrialRecord field of that name, after the parameters.
+_FRAME: tuple[tuple[str, str], ...] = (
+    (BEST_EPOCH, "Int64"),
+    *((best_key(m), "float64") for m in HEADLINE),
+    (EPOCHS_RUN, "Int64"),
+    (EPOCHS_PLANNED, "Int64"),
+    (SECONDS, "float64"),
+    (IMAGES_PER_SECOND, "float64"),
+    (NUM_PARAMS, "Int64"),
+    (SEED, "Int64"),
+    (DEVICE, "string"),
+    (PRETRAINED, "string"),
+    (CLASS_COVERAGE, "float64"),
+    (WORKER, "string"),
+    (STOP_KIND, "string"),
+    (PRUNE_REASON, "string"),
+    (STOPPED_EARLY, "bool"),
+    (ENDED, "string"),
+    (ERROR, "string"),
+    (ARTIFACT_ERROR, "string"),
+)
+
+
+def _cell(record: TrialRecord, column: str) -> Any:
+    if column.startswith(BEST_PREFIX) and column != BEST_EPOCH:
+        return record.best.get(column.removeprefix(BEST_PREFIX))
+    return attrgetter(column)(record)
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """Every trial of ``study``, one row each in number order, from one storage read.
+
+    The reports read this table and nothing else. Missing values are NaN (float64) or <NA>
+    (Int64, string); a failed trial lacks most. The columns, in order:
+
+    - ``number`` (int64); ``state`` (string: COMPLETE, PRUNED, FAIL, RUNNING, WAITING);
+      ``value`` (float64: COMPLETE, the best epoch's val top-1; PRUNED, the last one reported;
+      else NaN); ``baseline`` (bool: the seed's recipe, the trial effects are read against);
+    - ``params_<name>``: one per parameter of any trial, sorted, typed by pandas from the
+      values, named as in ``study.trials_dataframe()`` so that code works on both;
+    - ``best_epoch`` (Int64, by :func:`vitlab.metrics.best_index`) and that epoch's
+      ``best_val_top1``, ``best_val_loss``, ``best_train_top1``, ``best_gap`` (float64; gap =
+      train - val top-1 on the trained classes);
+    - ``epochs_run``, ``epochs_planned`` (Int64); ``seconds`` (float64: training time);
+      ``images_per_second`` (float64: mean throughput); ``num_params``, ``seed`` (Int64);
+      ``device`` (string: cpu, cuda:0, ...); ``pretrained`` (string: the weights file, <NA>
+      from scratch); ``class_coverage`` (float64: share of classes trained on); ``worker``
+      (string: hostname:pid of the process that ran it);
+    - ``stop_kind`` (string: overfitting, floor, median, ...) and ``prune_reason`` (string: its
+      text) of a stopped trial; ``stopped_early`` (bool: stopped for overfitting, COMPLETE at
+      its best epoch); ``ended`` (string: how it ended, in one line); ``error`` (string: a
+      failed trial's exception); ``artifact_error`` (string: a dashboard view not written);
+    - ``datetime_start``, ``datetime_complete`` (datetime64[ns]); ``duration``
+      (timedelta64[ns]);
+    - ``curves`` (object: dict metric -> per-epoch list, {} when none). One object column, not
+      flat ones: trials run different numbers of epochs, and the report that draws curves
+      reads this table too.
+    """
+    records = [TrialRecord.from_trial(t) for t in study.get_trials(deepcopy=False)]
+    params = sorted({name for r in records for name in r.params})
+    columns: dict[str, pd.Series] = {
+        "number": pd.Series([r.number for r in records], dtype="int64"),
+        "state": pd.Series([r.state.name for r in records], dtype="string"),
+        "value": pd.Series([r.value for r in records], dtype="float64"),
+        BASELINE: pd.Series([r.baseline for r in records], dtype="bool"),
+    }
+    for name in params:
+        columns[f"params_{name}"] = pd.Series([r.params.get(name) for r in records])
+    for column, dtype in _FRAME:
+        columns[column] = pd.Series([_cell(r, column) for r in records], dtype=dtype)
+    for column in ("datetime_start", "datetime_complete"):
+        columns[column] = pd.Series([getattr(r, column) for r in records], dtype="datetime64[ns]")
+    columns["duration"] = columns["datetime_complete"] - columns["datetime_start"]
+    columns[CURVES] = pd.Series([dict(r.curves) for r in records], dtype="object")
+    return pd.DataFrame(columns)

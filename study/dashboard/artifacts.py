@@ -17,11 +17,12 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import BaseStorage
 from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
+from study import records
+
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore  # a Protocol Optuna does not export
 
-# Study user attr {"id": artifact id, "version": plotly.js version}: the study's plotly.js file.
-PLOTLYJS_ATTR = "plotlyjs_artifact"
+PLOTLYJS_ATTR = records.PLOTLYJS  # the study user attr that names the study's plotly.js file
 OPTUNA_ARTIFACT_PREFIX = "artifacts:"  # Optuna's study system attr per study artifact: its meta
 
 

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from study import records
+
 CURVES_FILE = "curves.html"
+PAGE_NAME = CURVES_FILE.removesuffix(".html")  # the plot's element id, the default title
 MISSING = "n/a"
 
 # (panel title, y axis as a percentage, ((curve key, legend name, line style), ...))
@@ -23,21 +27,21 @@ PANELS: tuple[tuple[str, bool, tuple[tuple[str, str, dict[str, Any]], ...]], ...
         "top-1 accuracy",
         True,
         (
-            ("train_top1", "train top-1 (un-augmented subset)", {"color": "#1f77b4"}),
-            ("val_top1", "val top-1", {"color": "#ff7f0e"}),
+            (records.TRAIN_TOP1, "train top-1 (un-augmented subset)", {"color": "#1f77b4"}),
+            (records.VAL_TOP1, "val top-1", {"color": "#ff7f0e"}),
         ),
     ),
     (
         "loss",
         False,
         (
-            ("train_loss", "train loss (augmented batches)", {"color": "#1f77b4"}),
+            (records.TRAIN_LOSS, "train loss (augmented batches)", {"color": "#1f77b4"}),
             (
-                "train_probe_loss",
+                records.TRAIN_PROBE_LOSS,
                 "train loss (plain cross-entropy)",
                 {"color": "#1f77b4", "dash": "dash"},
             ),
-            ("val_loss", "val loss", {"color": "#ff7f0e"}),
+            (records.VAL_LOSS, "val loss", {"color": "#ff7f0e"}),
         ),
     ),
 )
@@ -48,14 +52,23 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def curves_info(curves: dict[str, Sequence[float]]) -> dict[str, Any]:
-    """The per-epoch curves to draw, as plain data: epochs, panels of named series, best epoch.
+@dataclass(frozen=True)
+class CurvesInfo:
+    """What the plot draws: the epochs, panels of named series, and the best epoch."""
 
-    Non-finite values (a NaN loss) become None, a gap in the line. The best epoch follows the
-    engine's rule: highest val top-1, ties to the lower val loss.
+    epochs: list[int]
+    panels: list[dict[str, Any]]  # {"title", "percent", "series": [{"key", "name", "values"}]}
+    best_epoch: int | None
+
+
+def curves_info(curves: Mapping[str, Sequence[float]]) -> CurvesInfo:
+    """The per-epoch curves to draw, as plain data.
+
+    Non-finite values (a NaN loss) become None, a gap in the line. The best epoch is the
+    engine's, by :func:`study.records.best_epoch`.
     """
     n = max((len(v) for v in curves.values()), default=0)
-    epochs = [int(e) for e in curves.get("epoch", range(1, n + 1))]
+    epochs = [int(e) for e in curves.get(records.EPOCH, range(1, n + 1))]
     panels = []
     for title, percent, series in PANELS:
         lines = [
@@ -65,29 +78,21 @@ def curves_info(curves: dict[str, Sequence[float]]) -> dict[str, Any]:
         ]
         if lines:
             panels.append({"title": title, "percent": percent, "series": lines})
-    val = curves.get("val_top1") or []
-    loss = curves.get("val_loss") or [0.0] * len(val)
-    scored = [
-        (float(v), -float(lo), e)
-        for e, v, lo in zip(epochs, val, loss, strict=False)
-        if math.isfinite(v)
-    ]
-    best_epoch = max(scored, key=lambda s: (s[0], s[1]))[2] if scored else None
-    return {"epochs": epochs, "panels": panels, "best_epoch": best_epoch}
+    return CurvesInfo(epochs, panels, records.best_epoch(curves))
 
 
-def curves_figure(info: dict[str, Any], title: str = "") -> go.Figure:
+def curves_figure(info: CurvesInfo, title: str = "") -> go.Figure:
     """One subplot per panel of ``curves_info``, the best epoch marked by a dotted line."""
-    panels = info["panels"]
+    panels = info.panels
     fig = make_subplots(
         rows=1, cols=max(1, len(panels)), subplot_titles=[p["title"] for p in panels]
     )
-    dtick = 1 if len(info["epochs"]) <= 20 else None  # whole epochs; plotly's ticks beyond
+    dtick = 1 if len(info.epochs) <= 20 else None  # whole epochs; plotly's ticks beyond
     for col, panel in enumerate(panels, start=1):
         for s in panel["series"]:
             fig.add_trace(
                 go.Scatter(
-                    x=info["epochs"],
+                    x=info.epochs,
                     y=s["values"],
                     name=s["name"],
                     mode="lines+markers",
@@ -99,9 +104,9 @@ def curves_figure(info: dict[str, Any], title: str = "") -> go.Figure:
         fig.update_xaxes(title_text="epoch", dtick=dtick, row=1, col=col)
         if panel["percent"]:
             fig.update_yaxes(tickformat=".0%", row=1, col=col)
-        if info["best_epoch"] is not None:
+        if info.best_epoch is not None:
             fig.add_vline(
-                x=info["best_epoch"],
+                x=info.best_epoch,
                 line_dash="dot",
                 line_color="gray",
                 annotation_text="best epoch" if col == 1 else None,
@@ -119,12 +124,12 @@ def curves_figure(info: dict[str, Any], title: str = "") -> go.Figure:
 
 # (table heading, curve key, format): the numbers of the page, one row per epoch.
 TABLE: tuple[tuple[str, str, str], ...] = (
-    ("train top-1", "train_top1", "pct"),
-    ("val top-1", "val_top1", "pct"),
-    ("train loss (augmented)", "train_loss", "loss"),
-    ("train loss (plain CE)", "train_probe_loss", "loss"),
-    ("val loss", "val_loss", "loss"),
-    ("gap (train − val top-1, trained classes)", "gap", "gap"),
+    ("train top-1", records.TRAIN_TOP1, "pct"),
+    ("val top-1", records.VAL_TOP1, "pct"),
+    ("train loss (augmented)", records.TRAIN_LOSS, "loss"),
+    ("train loss (plain CE)", records.TRAIN_PROBE_LOSS, "loss"),
+    ("val loss", records.VAL_LOSS, "loss"),
+    ("gap (train − val top-1, trained classes)", records.GAP, "gap"),
 )
 PAGE_STYLE = (
     "body{font-family:sans-serif;margin:1em}"
@@ -143,26 +148,26 @@ def _cell(value: Any, kind: str) -> str:
     return f"{value:+.3f}" if kind == "gap" else f"{value:.3f}"
 
 
-def curves_page(curves: dict[str, Sequence[float]], *, title: str, plotlyjs_src: str) -> str:
+def curves_page(curves: Mapping[str, Sequence[float]], *, title: str, plotlyjs_src: str) -> str:
     """The trial's ``curves.html``: the plot, drawn by the plotly.js at ``plotlyjs_src``, then
     the same numbers as a table, so the file still reads on its own (where the plot cannot draw).
     """
     info = curves_info(curves)
     plot = curves_figure(info, title=title).to_html(
-        include_plotlyjs=False, full_html=False, div_id="curves"
+        include_plotlyjs=False, full_html=False, div_id=PAGE_NAME
     )
     columns = [(head, key, kind) for head, key, kind in TABLE if curves.get(key)]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in ["epoch", *(c[0] for c in columns)])
     rows = []
-    for i, epoch in enumerate(info["epochs"]):
-        best = epoch == info["best_epoch"]
+    for i, epoch in enumerate(info.epochs):
+        best = epoch == info.best_epoch
         cells = [f"{epoch} (best)" if best else str(epoch)]
         for _, key, kind in columns:
             values = curves[key]
             cells.append(_cell(values[i] if i < len(values) else None, kind))
         tr = '<tr class="best">' if best else "<tr>"
         rows.append(tr + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    name = html.escape(title or "curves")
+    name = html.escape(title or PAGE_NAME)
     return "\n".join(
         [
             "<!doctype html>",

@@ -27,9 +27,6 @@ from study.run.progress import format_duration
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore  # a Protocol Optuna does not export
 
-ARTIFACT_ERROR_ATTR = "artifact_error"
-NOTE_WRITTEN_ATTR = "study:note_written"  # study system attr: the study note `run` last wrote
-
 
 def _pct(value: Any) -> str:
     return MISSING if value is None else f"{value:.1%}"
@@ -39,11 +36,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
 
 
-def trial_note(attrs: dict[str, Any]) -> str:
-    """The Markdown note of one trial, from its user attrs: outcome first, then the numbers."""
-    run, planned = attrs.get("epochs_run"), attrs.get("epochs_planned")
-    reason = attrs.get(records.PRUNE_REASON)
-    if reason and attrs.get("stopped_early"):
+def trial_note(record: records.TrialRecord) -> str:
+    """The Markdown note of one trial, from its record: outcome first, then the numbers."""
+    run, planned, reason = record.epochs_run, record.epochs_planned, record.prune_reason
+    if reason and record.stopped_early:
         outcome = f"**Stopped early** at epoch {run}: {reason}. Scored at its best epoch."
     elif reason:
         outcome = f"**Pruned** at epoch {run}: {reason}."
@@ -51,13 +47,14 @@ def trial_note(attrs: dict[str, Any]) -> str:
         outcome = f"**No epoch finished** ({planned} planned)."
     else:
         outcome = f"**Ran {run} of {planned} epochs.**"
-    if attrs.get("baseline"):
+    if record.baseline:
         outcome += " Baseline: the seed's recipe."
-    gap, params, seconds = attrs.get("best_gap"), attrs.get("num_params"), attrs.get("seconds")
+    best, params, seconds = record.best, record.num_params, record.seconds
+    gap = best.get(records.GAP)
     rows = [
-        ("best epoch", attrs.get("best_epoch", MISSING)),
-        ("best val top-1", _pct(attrs.get("best_val_top1"))),
-        ("train top-1 at that epoch", _pct(attrs.get("best_train_top1"))),
+        ("best epoch", MISSING if record.best_epoch is None else record.best_epoch),
+        ("best val top-1", _pct(best.get(records.VAL_TOP1))),
+        ("train top-1 at that epoch", _pct(best.get(records.TRAIN_TOP1))),
         ("gap (train − val top-1, trained classes)", MISSING if gap is None else f"{gap:+.3f}"),
         ("parameters", MISSING if params is None else f"{params:,}"),
         ("epochs run / planned", f"{run if run is not None else MISSING} / {planned}"),
@@ -115,17 +112,17 @@ def write_trial_view(
     trial: optuna.Trial, store: ArtifactStore | None, err: TextIO | None = None
 ) -> None:
     """The trial's note, and its curves as an HTML artifact (best-effort)."""
-    attrs = trial.user_attrs
+    record = records.TrialRecord.from_attrs(trial.user_attrs, number=trial.number)
     errors = []
     try:
-        save_note(trial, trial_note(attrs))
+        save_note(trial, trial_note(record))
     except Exception as e:  # best-effort: the dashboard view must never fail the trial
         errors.append(f"note: {type(e).__name__}: {e}")
-    if store is not None and attrs.get("curves"):
+    if store is not None and record.curves:
         try:
-            title = f"trial {trial.number}" + (" (baseline)" if attrs.get("baseline") else "")
+            title = f"trial {trial.number}" + (" (baseline)" if record.baseline else "")
             src = plotlyjs_src(trial.study, trial.storage, store)
-            page = curves_page(attrs["curves"], title=title, plotlyjs_src=src)
+            page = curves_page(record.curves, title=title, plotlyjs_src=src)
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / CURVES_FILE
                 path.write_text(page, encoding="utf-8")
@@ -138,15 +135,15 @@ def write_trial_view(
             f"warning: trial {trial.number}: dashboard view not written: {message}",
             file=err or sys.stderr,
         )
-        trial.set_user_attr(ARTIFACT_ERROR_ATTR, message)
+        trial.set_user_attr(records.ARTIFACT_ERROR, message)
 
 
 def write_study_note(study: optuna.Study, storage: BaseStorage, body: str) -> None:
     """Write the study note unless a person has edited the one ``run`` wrote last time."""
     study_id = storage.get_study_id_from_name(study.study_name)
-    last = storage.get_study_system_attrs(study_id).get(NOTE_WRITTEN_ATTR)
+    last = storage.get_study_system_attrs(study_id).get(records.NOTE_WRITTEN)
     current = get_note(study)
     if current == body or (current and current != last):
         return
     save_note(study, body)
-    storage.set_study_system_attr(study_id, NOTE_WRITTEN_ATTR, body)
+    storage.set_study_system_attr(study_id, records.NOTE_WRITTEN, body)

@@ -1,6 +1,6 @@
 """Prune trials that overfit; hand trials that are simply bad to a wrapped Optuna pruner.
 
-The objective stores the per-epoch curves in the trial user attr ``"curves"`` (equal-length lists,
+The objective stores the per-epoch curves in the user attr ``records.CURVES`` (equal-length lists,
 one entry per finished epoch: ``val_loss``, ``val_top1``, ``gap`` = train - val top-1, ...), then
 reports val top-1 and asks ``trial.should_prune()``. Two rules read those curves, over the last
 ``patience`` epochs (the *window*) against the epochs before it:
@@ -101,11 +101,13 @@ def _still_fitting(train_loss: list[float] | None, val_loss: list[float], at: in
 
 def overfitting_reason(curves: Mapping[str, Sequence[float]], rule: OverfitRule) -> str | None:
     """The overfitting text if a rule fires at the latest epoch of ``curves``, else None. Pure."""
-    loss, top1, gap = (_series(curves, k) for k in ("val_loss", "val_top1", "gap"))
-    epochs = _series(curves, "epoch")
+    loss, top1, gap = (
+        _series(curves, k) for k in (records.VAL_LOSS, records.VAL_TOP1, records.GAP)
+    )
+    epochs = _series(curves, records.EPOCH)
     p, delta = rule.patience, rule.min_delta
 
-    train_loss = _series(curves, "train_probe_loss")
+    train_loss = _series(curves, records.TRAIN_PROBE_LOSS)
     if loss and (found := _best_before_window(loss, rule, lower=True)):
         best, at = found
         window = [v for v in loss[-p:] if not math.isnan(v)]

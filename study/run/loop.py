@@ -11,6 +11,7 @@ from typing import TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from study import records
 from study.run.objective import Objective
 
 
@@ -71,6 +72,6 @@ class StopAfterFailures:
             study.stop()
             print(
                 f"stopping: {self.limit} trials failed in a row (last: "
-                f"{trial.user_attrs.get('error', 'unknown error')})",
+                f"{records.TrialRecord.from_trial(trial).error or 'unknown error'})",
                 file=sys.stderr,
             )

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
 
 __all__ = ["Objective", "TrialEvents"]
-# How a trial ended, in its user attr "ended": a short, stable text, then the reason or error.
+# How a trial ended (user attr records.ENDED): a short, stable text, then the reason or error.
 
 ALL_EPOCHS, STOPPED_EARLY, PRUNED, FAILED = "all epochs", "stopped early", "pruned", "failed"
 
@@ -43,11 +43,6 @@ class TrialEvents:
 
     on_start: Callable[[optuna.Trial, dict[str, Any]], None] = lambda trial, params: None
     on_epoch: Callable[[optuna.Trial, EpochMetrics, int], None] = lambda trial, m, epochs: None
-
-
-def set_user_attrs(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
-    for key, value in attrs.items():
-        trial.set_user_attr(key, value)
 
 
 class Objective:
@@ -77,12 +72,12 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         self.current = trial
         self.gate.check()
+        trial.set_user_attr(records.WORKER, records.this_worker())
         params = self.space.suggest(trial)
         config = self.space.train_config(params)
-        overrides: dict[str, Any] = {"seed": self.seed}
+        config = dataclasses.replace(config, seed=self.seed)
         if self.device:
-            overrides["device"] = self.device
-        config = dataclasses.replace(config, **overrides)
+            config = dataclasses.replace(config, device=self.device)
         self.events.on_start(trial, params)
         try:
             value = self._train(trial, config)
@@ -93,7 +88,9 @@ class Objective:
             raise  # another worker failed this trial (a late heartbeat): nothing can be written
         except Exception as e:  # recorded on the trial; Optuna marks it FAIL and goes on
             error = f"{type(e).__name__}: {e}"
-            set_user_attrs(trial, {"error": error, records.ENDED: f"{FAILED}: {error}"})
+            records.write_trial_attrs(
+                trial, {records.ERROR: error, records.ENDED: f"{FAILED}: {error}"}
+            )
             raise
         # The dashboard's note and curves file: outside the gate, so Ctrl-C waits for them.
         write_trial_view(trial, self.artifact_store)
@@ -103,15 +100,15 @@ class Objective:
         start = time.perf_counter()
         with self.gate.open():
             trainer = Trainer(config, dataset=self.dataset, progress=False)
-        set_user_attrs(
+        records.write_trial_attrs(
             trial,
             {
-                "seed": config.seed,
-                "device": str(trainer.device.device),
-                "num_params": trainer.num_params,
-                "pretrained": config.pretrained,  # the resolved weights file (None: from scratch)
-                "epochs_planned": config.epochs,
-                "class_coverage": trainer.class_filter.coverage,
+                records.SEED: config.seed,
+                records.DEVICE: str(trainer.device.device),
+                records.NUM_PARAMS: trainer.num_params,
+                records.PRETRAINED: config.pretrained,
+                records.EPOCHS_PLANNED: config.epochs,
+                records.CLASS_COVERAGE: trainer.class_filter.coverage,
             },
         )
         curves: dict[str, list[float]] = {}
@@ -130,8 +127,8 @@ class Objective:
                 assert best is not None
                 # One storage write per epoch: the curves, which the pruner reads and which hold
                 # every number below. The summary is written once, when the trial ends.
-                trial.set_user_attr("curves", curves)
-                summary = _summary(curves, best, time.perf_counter() - start)
+                trial.set_user_attr(records.CURVES, curves)
+                summary = records.summary_attrs(curves, time.perf_counter() - start)
                 trial.report(m.val_top1, step=m.epoch)
                 self.events.on_epoch(trial, m, config.epochs)
                 if m.epoch < config.epochs and may_prune(trial) and trial.should_prune():
@@ -148,22 +145,7 @@ class Objective:
                     raise optuna.TrialPruned(decision.text)
             summary[records.ENDED] = ALL_EPOCHS
         finally:
-            set_user_attrs(trial, summary)  # also when a trial fails or is interrupted
+            records.write_trial_attrs(trial, summary)  # also when a trial fails or is interrupted
         best = trainer.best()
         assert best is not None
         return best.val_top1
-
-
-def _summary(curves: dict[str, list[float]], best: EpochMetrics, seconds: float) -> dict[str, Any]:
-    """The trial's headline user attrs, from its curves so far and its best epoch."""
-    b = best.as_dict()
-    epochs = len(curves["epoch"])
-    return {
-        "epochs_run": epochs,
-        "seconds": round(seconds, 3),
-        "images_per_second": sum(curves["images_per_second"]) / epochs,
-        "best_epoch": best.epoch,
-        "best": b,
-        # The headline numbers also as flat columns of trials_dataframe().
-        **{f"best_{k}": b[k] for k in ("val_top1", "val_loss", "train_top1", "gap")},
-    }

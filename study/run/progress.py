@@ -36,7 +36,7 @@ class Progress:
         self.finished_here = 0
 
     def on_start(self, trial: optuna.Trial, params: dict[str, Any]) -> None:
-        tag = " (baseline: the seed's recipe)" if trial.user_attrs.get("baseline") else ""
+        tag = " (baseline: the seed's recipe)" if trial.user_attrs.get(records.BASELINE) else ""
         # Not "trial i/N": retries, failures, other workers and resumed studies take numbers
         # too, so a trial's number can pass the target.
         done = len(trial.study.get_trials(deepcopy=False, states=FINISHED))
@@ -53,21 +53,18 @@ class Progress:
 
     def callback(self, study: optuna.Study, trial: FrozenTrial) -> None:
         self.finished_here += 1
-        attrs = trial.user_attrs
-        if trial.state == TrialState.COMPLETE:
+        r = records.TrialRecord.from_trial(trial)
+        if r.state == TrialState.COMPLETE:
             how = (
-                f"stopped early at epoch {attrs.get('epochs_run')}: "
-                f"{attrs.get(records.PRUNE_REASON)}; "
-                if attrs.get("stopped_early")
+                f"stopped early at epoch {r.epochs_run}: {r.prune_reason}; "
+                if r.stopped_early
                 else ""
             )
-            outcome = f"  → {how}val top1 {trial.value:.1%} (best epoch {attrs.get('best_epoch')})"
-        elif trial.state == TrialState.PRUNED:
-            outcome = (
-                f"  → pruned at epoch {attrs.get('epochs_run')}: {attrs.get(records.PRUNE_REASON)}"
-            )
+            outcome = f"  → {how}val top1 {r.value:.1%} (best epoch {r.best_epoch})"
+        elif r.state == TrialState.PRUNED:
+            outcome = f"  → pruned at epoch {r.epochs_run}: {r.prune_reason}"
         else:
-            outcome = f"  → {trial.state.name.lower()}: {attrs.get('error', 'see the storage')}"
+            outcome = f"  → {r.state.name.lower()}: {r.error or 'see the storage'}"
         self._print(outcome)
         self._print("  " + self.summary(study))
 

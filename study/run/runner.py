@@ -41,7 +41,7 @@ from vitlab.models import ModelError, check_pretrained
 DEFAULT_SPACE = Path("search_spaces/demo.yaml")
 DEFAULT_TRIALS = 12
 MAX_CONSECUTIVE_FAILURES = 3
-METRIC = "val_top1"  # what every trial's value is: the best epoch's val top-1
+METRIC = records.VAL_TOP1  # what every trial's value is: the best epoch's val top-1
 
 
 class Interrupted(UserError):
@@ -261,31 +261,32 @@ def _record_study(
     opts: RunOptions,
 ) -> None:
     """Study user attrs: what a later report (or a rerun with another seed) needs."""
-    attrs = study.user_attrs
-    old = attrs.get("dataset_fingerprint")
-    if old is not None and old != dataset.fingerprint:
+    old = records.StudyRecord.from_study(study)
+    fingerprint, seed = old.dataset_fingerprint, old.train_seed
+    if fingerprint is not None and fingerprint != dataset.fingerprint:
         raise UserError(
-            f"study {study.study_name!r} was run on other data (fingerprint {old[:12]}, now "
-            f"{dataset.fingerprint[:12]}); use another --study name to compare"
+            f"study {study.study_name!r} was run on other data (fingerprint {fingerprint[:12]}, "
+            f"now {dataset.fingerprint[:12]}); use another --study name to compare"
         )
-    seed = attrs.get("train_seed")
-    if old is not None and seed is not None and seed != opts.seed:
+    if fingerprint is not None and seed is not None and seed != opts.seed:
         # One study, one training seed: its trials compare only if they share it.
         raise UserError(
             f"--seed {opts.seed}: study {study.study_name!r} was run with --seed {seed}; "
             f"continue it with --seed {seed}, or give another --study name"
         )
-    if old is None:
-        study.set_user_attr("dataset_fingerprint", dataset.fingerprint)
-        study.set_user_attr("data_source", source)
-        study.set_user_attr("split_summary", summary)
-        study.set_user_attr("space", space.as_dict())
-        study.set_user_attr("roles", space.roles())
-        study.set_user_attr("baseline", dict(space.baseline))
-        study.set_user_attr("train_seed", opts.seed)
-        study.set_user_attr("versions", versions())
-        study.set_user_attr("train_counts", [int(c) for c in dataset.train_counts()])
-        study.set_user_attr("classes", list(dataset.classes))
+    if fingerprint is None:
+        records.StudyRecord(
+            dataset_fingerprint=dataset.fingerprint,
+            data_source=source,
+            split_summary=summary,
+            space=space.as_dict(),
+            roles=space.roles(),
+            baseline_params=dict(space.baseline),
+            train_seed=opts.seed,
+            versions=versions(),
+            train_counts=[int(c) for c in dataset.train_counts()],
+            classes=list(dataset.classes),
+        ).write(study)
 
 
 def _artifact_store(folder: Path) -> FileSystemArtifactStore:
@@ -306,7 +307,7 @@ def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> N
         best = study.best_trial
         print(
             f"best: trial {best.number + 1}, val top1 {best.value:.1%} at epoch "
-            f"{best.user_attrs.get('best_epoch')}; params {best.params}",
+            f"{records.TrialRecord.from_trial(best).best_epoch}; params {best.params}",
             file=out,
         )
         baseline = [t for t in complete if t.user_attrs.get(records.BASELINE)]

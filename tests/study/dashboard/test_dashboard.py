@@ -23,9 +23,10 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from plotly.offline import get_plotlyjs_version
 
+from study import records
 from study.dashboard.artifacts import PLOTLYJS_ATTR, plotlyjs_src, study_artifacts
-from study.dashboard.curves import curves_figure, curves_info, curves_page
-from study.dashboard.notes import ARTIFACT_ERROR_ATTR, study_note, trial_note
+from study.dashboard.curves import CurvesInfo, curves_figure, curves_info, curves_page
+from study.dashboard.notes import study_note, trial_note
 from study.dashboard.server import check_storage_url, dashboard_command, is_loopback, open_dashboard
 from study.run.objective import Objective
 from study.run.runner import RunOptions, run_study
@@ -42,9 +43,7 @@ BASE = {
     "epochs_run": 4,
     "epochs_planned": 4,
     "best_epoch": 3,
-    "best_val_top1": 0.4125,
-    "best_train_top1": 0.6,
-    "best_gap": 0.1875,
+    "best": {records.VAL_TOP1: 0.4125, records.TRAIN_TOP1: 0.6, records.GAP: 0.1875},
     "num_params": 1234567,
     "seconds": 75.4,
 }
@@ -82,11 +81,11 @@ NUMBERS = (
     ],
 )
 def test_trial_note(extra, expected):
-    assert trial_note({**BASE, **extra}) == expected + "- time: 1m15s\n"
+    assert trial_note(records.TrialRecord(**{**BASE, **extra})) == expected + "- time: 1m15s\n"
 
 
 def test_trial_note_of_a_trial_without_epochs():
-    assert trial_note({"epochs_planned": 5, "seconds": 2.46}) == (
+    assert trial_note(records.TrialRecord(epochs_planned=5, seconds=2.46)) == (
         "**No epoch finished** (5 planned).\n\n"
         "- best epoch: n/a\n"
         "- best val top-1: n/a\n"
@@ -227,7 +226,7 @@ def series(key: str, name: str, values: list[Any]) -> dict[str, Any]:
     ids=["all", "nan-and-missing", "nothing-to-draw", "empty"],
 )
 def test_curves_info(curves, expected):
-    assert curves_info(curves) == expected
+    assert curves_info(curves) == CurvesInfo(**expected)
 
 
 def test_curves_figure_draws_each_series_and_marks_the_best_epoch():
@@ -467,11 +466,11 @@ def test_the_api_shows_trials_with_user_attrs_notes_and_curves_artifacts(watched
         keys = {a["key"] for a in shown["user_attrs"]}
         assert {"curves", "best_val_top1", "num_params", "epochs_run"} <= keys
         # The note is the pure function of the trial's user attrs, also for the pruned trial.
-        assert shown["note"]["body"] == trial_note(trial.user_attrs)
+        assert shown["note"]["body"] == trial_note(records.TrialRecord.from_trial(trial))
         assert [(a["filename"], a["mimetype"]) for a in shown["artifacts"]] == [
             ("curves.html", "text/html")
         ]
-        assert ARTIFACT_ERROR_ATTR not in trial.user_attrs
+        assert records.ARTIFACT_ERROR not in trial.user_attrs
     assert detail["trials"][1]["note"]["body"].startswith(
         "**Pruned** at epoch 2: below the median (test)."
     )
@@ -543,7 +542,7 @@ def test_a_second_run_with_new_trials_reuses_the_studys_plotlyjs(
     (plotlyjs,) = metas
     store = FileSystemArtifactStore(tmp_path / "results" / "artifacts")
     for trial in study.trials:
-        assert ARTIFACT_ERROR_ATTR not in trial.user_attrs
+        assert records.ARTIFACT_ERROR not in trial.user_attrs
         (key,) = [k for k in storage.get_trial_system_attrs(trial._trial_id) if "artifacts:" in k]
         with store.open_reader(key.removeprefix("artifacts:")) as f:
             assert f'<script src="/artifacts/{study_id}/{plotlyjs}"></script>' in f.read().decode()
@@ -563,7 +562,7 @@ def test_a_failed_artifact_never_fails_the_trial(tmp_path, tiny_manifest, monkey
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE
     error = "curves artifact: OSError: [Errno 28] No space left on device"
-    assert trial.user_attrs[ARTIFACT_ERROR_ATTR] == error  # plotly.js, the first file, failed
+    assert trial.user_attrs[records.ARTIFACT_ERROR] == error  # plotly.js, the first file, failed
     assert f"warning: trial 0: dashboard view not written: {error}" in capsys.readouterr().err
     assert PLOTLYJS_ATTR not in study.user_attrs  # recorded only once written
 

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.dashboard.server import open_dashboard
 from study.data import default_split_dir
+from study.records import TrialRecord
 from study.run.runner import RunOptions, load_study_dataset, run_study
 from study.space.load import load_space
 from study.storage import exclusive, open_storage
@@ -110,7 +112,7 @@ def enqueued_baselines(study: optuna.Study) -> list[int]:
     return [
         t.number
         for t in study.trials
-        if t.user_attrs.get("baseline")
+        if TrialRecord.from_trial(t).baseline
         and RetryHeartbeatStaleTrialCallback.retried_trial_number(t) is None
     ]
 
@@ -214,18 +216,27 @@ def test_workers_share_one_study_and_never_replay_a_trial(
     assert len(finished) == len(study.trials)  # nothing failed, nothing lost
     params = sampled_params(study)
     assert len(set(params)) == len(params), "two workers ran the same configuration"
-    # Every worker really ran trials, and each trial in the storage ran in exactly one worker.
-    ran = [started_trials(out) for out, _ in outputs]
-    assert all(ran), f"a worker ran no trial: {ran}"
-    assert sorted(n for numbers in ran for n in numbers) == [t.number for t in study.trials]
+    # Every worker really ran trials (each trained its epoch), as the storage records them, and
+    # no other process did; each worker printed the trials the storage says it ran.
+    ran = trials_by_worker(study)
+    assert set(ran) == {w.pid for w in started}, f"a worker ran no trial: {ran}"
+    assert all(len(t.intermediate_values) == 1 for t in study.trials)
+    for worker, (out, _) in zip(started, outputs, strict=True):
+        assert started_trials(out) == ran[worker.pid]
+
+
+def trials_by_worker(study: optuna.Study) -> dict[int, list[int]]:
+    """pid -> the numbers of the trials that process ran, from each trial's worker attr."""
+    ran: dict[int, list[int]] = {}
+    for t in study.trials:
+        worker = TrialRecord.from_trial(t).worker
+        assert worker is not None and worker.startswith(f"{socket.gethostname()}:"), worker
+        ran.setdefault(int(worker.rsplit(":", 1)[1]), []).append(t.number)
+    return ran
 
 
 def started_trials(out: str) -> list[int]:
-    """The numbers of the trials a worker's output says it started (it prints them 1-based).
-
-    The storage does not record which worker ran a trial; checked against the storage, these
-    lines tell how many trials each worker ran.
-    """
+    """The numbers of the trials a worker's output says it started (it prints them 1-based)."""
     return [int(n) - 1 for n in re.findall(r"^trial (\d+) \(", out, flags=re.MULTILINE)]
 
 

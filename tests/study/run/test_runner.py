@@ -68,6 +68,7 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
             "device",
             "epochs_planned",
             "class_coverage",
+            "worker",
         ):
             assert key in t.user_attrs, key
         stopped = t.state == TrialState.PRUNED or t.user_attrs.get("stopped_early")
@@ -76,6 +77,8 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
             # Scored at its best epoch, also when stopped early for overfitting.
             assert t.value == max(curves["val_top1"]) == t.user_attrs["best_val_top1"]
     attrs = study.user_attrs
+    # The study's baseline parameters, under their own key: a trial's "baseline" is a flag.
+    assert attrs["baseline_params"] == first.params and "baseline" not in attrs
     assert attrs["split_summary"]["classes_only_in_val"] == 0
     assert len(attrs["dataset_fingerprint"]) == 64 and "optuna" in attrs["versions"]
     assert attrs["roles"] == {
