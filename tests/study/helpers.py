@@ -127,3 +127,8 @@ def fail_trial(monkeypatch, number: int, error: str = "corrupt batch") -> None:
         return real(self, trial, config)
 
     monkeypatch.setattr(Objective, "_train", flaky)
+
+
+def sqlite_study(folder: Path) -> optuna.Study:
+    """An empty maximized study in an SQLite file under ``folder``."""
+    return optuna.create_study(storage=f"sqlite:///{folder / 's.db'}", direction="maximize")
