@@ -22,7 +22,6 @@ from sqlalchemy.engine import make_url
 from study import records
 from study.dashboard.artifacts import plotlyjs_src
 from study.dashboard.curves import CURVES_FILE, MISSING, curves_page
-from study.run.progress import format_duration
 
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore  # a Protocol Optuna does not export
@@ -30,6 +29,12 @@ if TYPE_CHECKING:
 
 def _pct(value: Any) -> str:
     return MISSING if value is None else f"{value:.1%}"
+
+
+def format_duration(seconds: float) -> str:
+    """Whole seconds as ``42s`` or ``3m07s`` (a note's time, the progress line's ETA)."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 def _duration(seconds: float) -> str:

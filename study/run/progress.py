@@ -10,6 +10,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from study import records
+from study.dashboard.notes import format_duration
 from vitlab.metrics import EpochMetrics
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -20,11 +21,6 @@ def format_params(params: dict[str, Any]) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 
     return "  ".join(f"{k}={fmt(v)}" for k, v in params.items())
-
-
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
 
 
 class Progress:

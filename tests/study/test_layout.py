@@ -1,0 +1,74 @@
+"""The layout's import rules (README, "Layout"): which study folder may import which.
+
+A folder that imports one it must not is a cycle waiting to happen: the pruners would need a
+runner to be tested, the report a dashboard to be drawn.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import study
+
+PACKAGE = Path(study.__file__).resolve().parent
+
+# folder -> the study modules and folders it may import (besides itself); None: anything.
+ALLOWED: dict[str, set[str] | None] = {
+    "pruners": {"records"},
+    "space": {"records", "pruners"},
+    "dashboard": {"records", "storage", "commands"},
+    "analysis": {"records"},
+    "run": None,
+}
+
+
+def study_imports(path: Path) -> set[str]:
+    """The first component under ``study.`` of every study import in ``path``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module == "study":
+                names = [f"study.{alias.name}" for alias in node.names]
+            else:
+                names = [node.module]
+        found |= {n.split(".")[1] for n in names if n.startswith("study.")}
+    return found
+
+
+@pytest.mark.parametrize("folder", sorted(ALLOWED))
+def test_a_folder_imports_only_what_the_layout_allows(folder: str) -> None:
+    allowed = ALLOWED[folder]
+    sources = sorted((PACKAGE / folder).glob("*.py"))
+    assert PACKAGE / folder / "__init__.py" in sources  # the folder exists
+    if allowed is None:
+        return
+    bad = {
+        p.name: sorted(study_imports(p) - allowed - {folder})
+        for p in sources
+        if study_imports(p) - allowed - {folder}
+    }
+    assert bad == {}
+
+
+def test_study_imports_sees_every_form_of_import(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "import study.run.runner\nfrom study import records\nfrom study.space.spec import X\n"
+        "def f():\n    from study.dashboard import notes\n"
+    )
+    assert study_imports(source) == {"run", "records", "space", "dashboard"}
+
+
+def test_no_study_module_is_over_300_lines() -> None:
+    lengths = {
+        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
+        for p in PACKAGE.rglob("*.py")
+    }
+    assert "cli.py" in lengths
+    assert {name: n for name, n in lengths.items() if n > 300} == {}
