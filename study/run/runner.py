@@ -22,9 +22,8 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from study import records
-from study.commands import optuna_command, run_command
+from study.commands import dashboard_command, optuna_command, run_command
 from study.dashboard.notes import study_note, write_study_note
-from study.dashboard.server import DEFAULT_ARTIFACTS, dashboard_command
 from study.data import PreparedSplit, prepare_split
 from study.run.interrupt import InterruptGate
 from study.run.loop import StopAfterFailures, optimize
@@ -32,7 +31,13 @@ from study.run.objective import Objective, TrialEvents
 from study.run.progress import FINISHED, Progress
 from study.space.load import load_space
 from study.space.spec import SearchSpace
-from study.storage import default_storage_url, exclusive, heartbeat_settings, open_storage
+from study.storage import (
+    DEFAULT_ARTIFACTS,
+    default_storage_url,
+    exclusive,
+    heartbeat_settings,
+    open_storage,
+)
 from vitlab.config import DataConfig
 from vitlab.dataset import Dataset, check_val_classes, load_dataset
 from vitlab.errors import UserError

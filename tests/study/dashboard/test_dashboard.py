@@ -23,10 +23,11 @@ from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 from plotly.offline import get_plotlyjs_version
 
+from study.commands import dashboard_command
 from study.dashboard.artifacts import PLOTLYJS_ATTR, plotlyjs_src, study_artifacts
 from study.dashboard.curves import curves_figure, curves_info, curves_page
 from study.dashboard.notes import ARTIFACT_ERROR_ATTR, study_note, trial_note
-from study.dashboard.server import check_storage_url, dashboard_command, is_loopback, open_dashboard
+from study.dashboard.server import check_storage_url, is_loopback, open_dashboard
 from study.run.objective import Objective
 from study.run.runner import RunOptions, run_study
 from tests.helpers import default_sigint
