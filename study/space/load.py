@@ -19,6 +19,7 @@ from study.space.spec import ParamSpec, SearchSpace
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.config import ConfigError, DataConfig, from_mapping
 
+DEFAULT_SPACE = Path("search_spaces/demo.yaml")  # the demo: `run` and `pretrain` with no --space
 DATA_PATH_KEYS = ("manifest", "train", "val", "test", "image_root")
 
 

@@ -11,7 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from study.run.runner import RunOptions, run_study, study_data_config
+from study.run.plan import study_data_config
+from study.run.runner import RunOptions, run_study
 from study.single_run import train_config_file
 from study.space.load import load_space
 from tests.helpers import TINY_VIT
