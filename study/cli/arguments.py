@@ -13,6 +13,8 @@ from vitlab.config import DEVICES, DataConfig, check_device
 from vitlab.manifest import IMAGE_FIELDS, LABEL_FIELDS, OnMissing
 
 __all__ = [
+    "DEBUG_HELP",
+    "MISSING",
     "Command",
     "Sub",
     "add_artifacts",
