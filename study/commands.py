@@ -1,4 +1,5 @@
-"""The shell commands ``run`` prints: the run itself (to resume it) and Optuna's views of a study.
+"""The shell commands ``run`` prints: the run itself (to resume it), the dashboard that watches
+it, and Optuna's views of a study.
 
 Every word is shell-quoted, so a study name or a path with spaces or quotes pastes as it is.
 """
@@ -6,9 +7,10 @@ Every word is shell-quoted, so a study name or a path with spaces or quotes past
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from study.dashboard.server import DEFAULT_ARTIFACTS
+from study.storage import DEFAULT_ARTIFACTS, default_storage_url
 
 if TYPE_CHECKING:
     from study.run.runner import RunOptions
@@ -40,3 +42,13 @@ def run_command(opts: RunOptions, study_name: str, url: str) -> str:
 def optuna_command(command: str, study_name: str, url: str) -> str:
     """Optuna's own CLI on the study: ``optuna trials ...``, ``optuna best-trial ...``."""
     return shlex.join(["optuna", command, "--study-name", study_name, "--storage", url])
+
+
+def dashboard_command(url: str, artifacts: Path = DEFAULT_ARTIFACTS) -> str:
+    """The command that watches a study, as ``run`` prints it at the end."""
+    args = ["python", "-m", "study", "dashboard"]
+    if url != default_storage_url():
+        args += ["--storage", url]
+    if artifacts != DEFAULT_ARTIFACTS:
+        args += ["--artifacts", str(artifacts)]
+    return shlex.join(args)

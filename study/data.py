@@ -1,4 +1,5 @@
-"""Dataset preparation for the CLI: the data a config names (or the demo), its split and files."""
+"""Dataset preparation for the CLI: the data a config names (or the demo), its split and files,
+and its image cache."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from vitlab.cache import build_cache, cache_size_for
 from vitlab.config import DataConfig
 from vitlab.dataset import load_split
 from vitlab.demo import DEMO_ROOT, make_demo_dataset
 from vitlab.errors import UserError
-from vitlab.manifest import Manifest, OnMissing, write_missing_report
-from vitlab.split import SPLITS, Split, summarize, write_split
+from vitlab.manifest import Manifest, OnMissing, read_manifest, write_missing_report
+from vitlab.split import SPLITS, Split, format_summary, summarize, write_split
 
 SPLITS_ROOT = Path("results/splits")
 SPLIT_FILES = (*(f"{name}.jsonl" for name in SPLITS), "split_summary.json", "missing_images.txt")
@@ -104,6 +106,55 @@ def prepare_split(
     elif report.exists():
         report.unlink()  # a stale report from an earlier run would mislead
     return PreparedSplit(data, split, summary, out_dir, manifest)
+
+
+def split_report(prepared: PreparedSplit) -> str:
+    """What ``split`` prints about a manifest's split: its sizes, what was skipped, its files."""
+    if prepared.out_dir is None:
+        raise ValueError("split_report: split files were given, nothing was split or written")
+    s = prepared.summary
+    lines = [f"split of {s['manifest']} (seed {s['seed']})", format_summary(s)]
+    if s["missing_images"]:
+        lines.append(
+            f"skipped {s['missing_images']:,} missing image file(s): listed in "
+            f"{prepared.out_dir / 'missing_images.txt'}"
+        )
+    if s["duplicate_lines"]:
+        lines.append(f"dropped {s['duplicate_lines']:,} duplicate line(s)")
+    lines.append(f"wrote {prepared.out_dir}/{{train,val,test}}.jsonl and split_summary.json")
+    return "\n".join(lines)
+
+
+def cache_images(
+    data: DataConfig,
+    image_size: int,
+    *,
+    cache_size: int | None = None,
+    workers: int | None = None,
+    on_missing: OnMissing = "skip",
+    out: TextIO | None = None,
+) -> str:
+    """Every image of ``data``'s manifest (the demo's if none) decoded and resized once into the
+    image cache under ``data.cache_root``; returns the line ``cache`` prints about it.
+
+    The stored side is ``cache_size``, else the one ``image_size`` crops need.
+    """
+    data = with_demo_data(data, out)
+    assert data.manifest is not None  # the demo's, if none was named
+    manifest = read_manifest(
+        data.manifest,
+        image_root=data.image_root,
+        image_field=data.image_field,
+        label_field=data.label_field,
+        on_missing=on_missing,
+    )
+    size = cache_size or cache_size_for(image_size)
+    paths = sorted(r.path for r in manifest.records)
+    cache = build_cache(paths, size=size, root=Path(data.cache_root), workers=workers)
+    return (
+        f"cache {cache.directory}: {len(cache):,} images at {size}x{size}, "
+        f"{len(cache.failed):,} unreadable (listed in {cache.directory / 'failed.tsv'})"
+    )
 
 
 def _check_out_dir(out_dir: Path, manifest: Path) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from vitlab.errors import UserError
 
 DEFAULT_DB = Path("results/studies.db")
+DEFAULT_ARTIFACTS = Path("results/artifacts")  # where `run` puts each trial's curves.html
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 30  # a trial silent this long belongs to a dead worker
 # A busy worker's heartbeat can be late: a shorter grace fails live trials (and runs them twice).

@@ -98,6 +98,13 @@ class TrainConfig:
         check_train_config(self)
 
 
+def check_device(device: str) -> str:
+    """``device`` if a config accepts it (one of ``DEVICES``, or ``cuda:N``); else ValueError."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    return device
+
+
 def check_train_config(c: TrainConfig) -> None:
     """Range checks; ``ValueError`` naming the key and the value."""
     positive = {
@@ -132,8 +139,7 @@ def check_train_config(c: TrainConfig) -> None:
         raise ValueError(f"grad_clip must be > 0 or null, got {c.grad_clip!r}")
     if c.layer_decay is not None and not 0.0 < c.layer_decay <= 1.0:
         raise ValueError(f"layer_decay must be in (0, 1] or null, got {c.layer_decay!r}")
-    if c.device not in DEVICES and not c.device.startswith("cuda:"):
-        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {c.device!r}")
+    check_device(c.device)
     validate_ladder(c.aug_ladder)
     check_model_name(c.model)  # before any data is read: a typo fails in a second
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import ipaddress
-import shlex
 import socket
 import sys
 from pathlib import Path
@@ -22,10 +21,9 @@ from optuna.artifacts import FileSystemArtifactStore
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from study.storage import default_storage_url, open_storage
+from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage
 from vitlab.errors import UserError
 
-DEFAULT_ARTIFACTS = Path("results/artifacts")  # where `run` puts each trial's curves.html
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
@@ -37,16 +35,6 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # one line per request is noise
         pass
-
-
-def dashboard_command(url: str, artifacts: Path = DEFAULT_ARTIFACTS) -> str:
-    """The command that watches a study, as ``run`` prints it at the end."""
-    args = ["python", "-m", "study", "dashboard"]
-    if url != default_storage_url():
-        args += ["--storage", url]
-    if artifacts != DEFAULT_ARTIFACTS:
-        args += ["--artifacts", str(artifacts)]
-    return shlex.join(args)  # a path with spaces or quotes pastes as it is
 
 
 def is_loopback(host: str) -> bool:

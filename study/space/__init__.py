@@ -1,2 +1,2 @@
 """Search spaces: reading and checking the YAML (``load``, ``checks``), the loaded space
-(``spec``), and the samplers it names (``samplers``)."""
+(``spec``), and the samplers it names, from one registry (``samplers``)."""

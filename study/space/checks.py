@@ -38,21 +38,6 @@ PRESET_KEYS = ("name", "kwargs")
 # TrainConfig fields with a top-level key of their own (or no scalar value to search).
 NOT_FIXED = {"data": "use the top-level 'data' key", "aug_ladder": "use the top-level 'aug_ladder'"}
 NOT_SEARCHED = ("data", "aug_ladder", "model_kwargs")
-# Sampler type -> the settings it accepts and their types (besides "type").
-SAMPLERS: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "tpe": {
-        "seed": int,
-        "multivariate": bool,
-        "group": bool,
-        "n_startup_trials": int,
-        "n_ei_candidates": int,
-        "constant_liar": bool,
-    },
-    "random": {"seed": int},
-    "grid": {"seed": int, "grid": Mapping},
-    "gp": {"seed": int, "n_startup_trials": int, "deterministic_objective": bool},
-    "qmc": {"seed": int, "qmc_type": str, "scramble": bool},
-}
 FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 HINTS = typing.get_type_hints(TrainConfig)
 
@@ -257,53 +242,3 @@ def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, A
             raise fail(source, f"baseline.{p.name}", problem)
         baseline[p.name] = float(value) if p.type == "float" else value
     return baseline
-
-
-def parse_sampler(raw: Any, source: Path) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    settings = mapping(raw, source, "sampler")
-    kind = settings.get("type", "tpe")
-    if kind not in SAMPLERS:
-        known = f"{hint(kind, SAMPLERS)} (known: {', '.join(SAMPLERS)})"
-        raise fail(source, "sampler.type", f"unknown sampler {kind!r}{known}")
-    allowed = SAMPLERS[kind]
-    check_keys(settings, ("type", *allowed), source, "sampler")
-    for key, value in settings.items():
-        expected = allowed.get(key, str)
-        bad_bool = isinstance(value, bool) and expected is int
-        if value is not None and (bad_bool or not isinstance(value, expected)):
-            name = getattr(expected, "__name__", str(expected))
-            raise fail(source, f"sampler.{key}", f"expected {name}, got {value!r}")
-    return settings
-
-
-def grid_values(params: Sequence[Any], settings: Mapping[str, Any], source: Path) -> dict:
-    """GridSampler's search space: ``sampler.grid`` lists, else choices or stepped ranges."""
-    explicit = mapping(settings.get("grid"), source, "sampler.grid")
-    names = [p.name for p in params]
-    check_keys(explicit, names, source, "sampler.grid")
-    grid: dict[str, list[Any]] = {}
-    for p in params:
-        where = f"sampler.grid.{p.name}"
-        if p.name in explicit:
-            values = explicit[p.name]
-            if not isinstance(values, list) or not values:
-                raise fail(source, where, f"needs a non-empty list, got {values!r}")
-            for v in values:
-                if (problem := value_problem(p, float(v) if p.type == "float" else v)) is not None:
-                    raise fail(source, where, problem)
-            grid[p.name] = list(values)
-        elif p.type == "categorical":
-            grid[p.name] = list(p.choices)
-        elif p.step is not None:
-            n = int(round((p.high - p.low) / p.step + 1e-9))
-            grid[p.name] = [round(p.low + i * p.step, 12) for i in range(n + 1)]
-            if p.type == "int":
-                grid[p.name] = [int(v) for v in grid[p.name]]
-        else:
-            problem = f"a grid needs choices, a step, or values under sampler.grid.{p.name}"
-            raise fail(
-                source, f"params.{p.name}", f"continuous, and the sampler is grid: {problem}"
-            )
-    return grid

@@ -14,10 +14,12 @@ from typing import Any
 
 from study.space import checks
 from study.space.checks import SpaceError, fail
+from study.space.samplers import parse_sampler
 from study.space.spec import ParamSpec, SearchSpace
 from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.config import ConfigError, DataConfig, from_mapping
 
+DEFAULT_SPACE = Path("search_spaces/demo.yaml")  # the demo: `run` and `pretrain` with no --space
 DATA_PATH_KEYS = ("manifest", "train", "val", "test", "image_root")
 
 
@@ -52,7 +54,7 @@ def load_space(path: str | Path) -> SearchSpace:
         params=params,
         baseline=checks.parse_baseline(raw.get("baseline"), params, source),
         pruner=_optional_mapping(raw, "pruner", source),
-        sampler=checks.parse_sampler(raw.get("sampler"), source),
+        sampler=parse_sampler(raw.get("sampler"), source),
         trials=_positive(raw, "trials", int, source),
         timeout=_positive(raw, "timeout", (int, float), source),
         pretrained_weights=checks.parse_weights(raw.get("pretrained_weights"), models, source),

@@ -24,8 +24,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from study.space import checks
-from study.space.checks import SpaceError, fail
+from study.space.checks import SpaceError
 from study.space.samplers import TrialSeeded, build_sampler
 from vitlab.config import (
     ConfigError,
@@ -155,17 +154,9 @@ class SearchSpace:
             raise SpaceError(str(e)) from None
 
     def make_sampler(self) -> TrialSeeded:
-        """The configured sampler, seeded per trial; default: seeded (0) multivariate TPE."""
-        settings = dict(self.sampler or {})
-        kind = settings.pop("type", "tpe")
-        explicit = settings.pop("grid", None)
-        grid = None
-        if kind == "grid":
-            grid = checks.grid_values(self.params, {"grid": explicit}, self.source)
-        try:
-            return build_sampler(kind, settings, grid)
-        except ValueError as e:  # load checked the types; this is a value Optuna refuses
-            raise fail(self.source, "sampler", str(e)) from None
+        """The configured sampler (:func:`~study.space.samplers.build_sampler`), seeded per
+        trial; default: seeded (0) multivariate TPE."""
+        return build_sampler(self.sampler, self.params, self.source)
 
     def make_pruner(self) -> optuna.pruners.BasePruner:
         """The configured pruner (:func:`~study.pruners.registry.build_pruner`), or its default."""

@@ -10,6 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from study.cli import DEMO_TRAIN_CONFIG, build_parser, run_options
+from study.dashboard.server import DEFAULT_HOST, DEFAULT_PORT
+from study.data import SPLITS_ROOT
+from study.run.plan import DEFAULT_TRIALS, RunOptions
+from study.single_run import TRAIN_ROOT
+from study.space.load import DEFAULT_SPACE
+from study.storage import (
+    DEFAULT_ARTIFACTS,
+    GRACE_SECONDS,
+    HEARTBEAT_SECONDS,
+    MIN_GRACE_HEARTBEATS,
+    default_storage_url,
+)
+from study.weights import DEFAULT_EPOCHS
+from vitlab.cache import DEFAULT_ROOT as CACHE_ROOT
+from vitlab.cache import cache_size_for
+from vitlab.config import DataConfig, TrainConfig
+from vitlab.demo import DEMO_ROOT
+from vitlab.manifest import IMAGE_FIELDS, LABEL_FIELDS
+from vitlab.pretrain import PRETRAIN_ROOT
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -26,7 +47,7 @@ def study(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 def test_help_lists_subcommands_each_with_help():
     top = study("--help")
     assert top.returncode == 0
-    commands = ["run", "dashboard", "split", "cache", "train", "pretrain", "demo"]
+    commands = COMMANDS
     # argparse lists each subcommand indented by four spaces, its help after it (or below it).
     assert re.findall(r"^    (\w+)", top.stdout, flags=re.MULTILINE) == commands, top.stdout
     for name in commands:
@@ -149,10 +170,124 @@ def test_split_errors_name_the_flag_not_internal_error(tmp_path, manifest, args,
 
 
 def test_train_help_names_a_config_that_exists():
-    from study.cli import DEMO_TRAIN_CONFIG
-
     r = study("train", "--help")
     assert r.returncode == 0
     named = re.findall(r"[\w/.-]+\.yaml", r.stdout)
     assert named == [str(DEMO_TRAIN_CONFIG)], r.stdout
     assert (REPO / DEMO_TRAIN_CONFIG).is_file()
+
+
+COMMANDS = ["run", "dashboard", "split", "cache", "train", "pretrain", "demo"]
+REQUIRED = {"train": ["--config", "x.yaml"]}  # what a command needs besides its defaults
+
+
+def help_text(capsys, monkeypatch, command: str) -> str:
+    """``command --help`` as printed, one line per option (a wide terminal: no wrapping)."""
+    monkeypatch.setenv("COLUMNS", "1000")
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([command, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def option_help(text: str, flag: str) -> str:
+    """The help of ``flag`` in a command's --help (its line, and the next if it wrapped)."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if re.match(rf"^  {flag}[ ,]|^  {flag}$", line):
+            following = lines[i + 1] if i + 1 < len(lines) else ""
+            return line + (following if following.startswith(" " * 8) else "")
+    raise AssertionError(f"{flag} not in:\n{text}")
+
+
+# (command, flag, what its help must name, its parsed default: the owner's value, or None
+# where the flag's absence lets the owner decide)
+DEFAULTS = [
+    ("run", "--space", DEFAULT_SPACE, DEFAULT_SPACE),
+    ("run", "--storage", default_storage_url(), None),
+    ("run", "--trials", f"else {DEFAULT_TRIALS}", None),
+    ("run", "--seed", f"default {RunOptions().seed}", RunOptions().seed),
+    ("run", "--heartbeat", f"default {HEARTBEAT_SECONDS}", None),
+    ("run", "--grace", f"max({GRACE_SECONDS}, {MIN_GRACE_HEARTBEATS} x heartbeat)", None),
+    ("run", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("dashboard", "--storage", default_storage_url(), None),
+    ("dashboard", "--host", f"default {DEFAULT_HOST}", DEFAULT_HOST),
+    ("dashboard", "--port", f"default {DEFAULT_PORT}", DEFAULT_PORT),
+    ("dashboard", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("split", "--manifest", DEMO_ROOT, None),
+    ("split", "--out", SPLITS_ROOT, None),
+    ("split", "--seed", f"default {DataConfig().split_seed}", DataConfig().split_seed),
+    ("split", "--val-frac", f"default {DataConfig().val_frac}", DataConfig().val_frac),
+    ("split", "--test-frac", f"default {DataConfig().test_frac}", DataConfig().test_frac),
+    ("split", "--image-field", ", ".join(IMAGE_FIELDS), None),
+    ("split", "--label-field", ", ".join(LABEL_FIELDS), None),
+    ("cache", "--image-size", f"default {TrainConfig().image_size}", TrainConfig().image_size),
+    ("cache", "--image-size", f"{cache_size_for(TrainConfig().image_size)} for", 224),
+    ("cache", "--root", CACHE_ROOT, CACHE_ROOT),
+    ("train", "--config", DEMO_TRAIN_CONFIG, Path(REQUIRED["train"][1])),  # required: given
+    ("train", "--metrics-out", TRAIN_ROOT, None),
+    ("train", "--checkpoint-dir", TRAIN_ROOT, None),
+    ("pretrain", "--space", DEFAULT_SPACE, DEFAULT_SPACE),
+    ("pretrain", "--epochs", f"default {DEFAULT_EPOCHS}", DEFAULT_EPOCHS),
+    ("pretrain", "--data", PRETRAIN_ROOT, None),
+    ("demo", "--out", DEMO_ROOT, DEMO_ROOT),
+]
+
+
+@pytest.mark.parametrize(("command", "flag", "named", "default"), DEFAULTS)
+def test_help_names_the_owners_default_and_the_parser_uses_it(
+    capsys, monkeypatch, command, flag, named, default
+):
+    assert str(named) in option_help(help_text(capsys, monkeypatch, command), flag)
+    args = build_parser().parse_args([command, *REQUIRED.get(command, [])])
+    assert getattr(args, flag.lstrip("-").replace("-", "_")) == default
+
+
+def test_run_with_no_flags_is_the_runners_default_options():
+    assert run_options(build_parser().parse_args(["run"])) == RunOptions()
+
+
+def test_every_file_a_help_names_exists(capsys, monkeypatch):
+    named = {
+        path
+        for command in COMMANDS
+        for path in re.findall(r"[\w/.-]+\.ya?ml", help_text(capsys, monkeypatch, command))
+    }
+    assert {str(DEFAULT_SPACE), str(DEMO_TRAIN_CONFIG)} <= named
+    assert [p for p in sorted(named) if not (REPO / p).is_file()] == []
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+@pytest.mark.parametrize("device", ["cuda:1", "cuda", "cpu", "mps", "auto"])
+def test_device_accepts_what_a_config_accepts(command, device):
+    args = build_parser().parse_args([command, *REQUIRED.get(command, []), "--device", device])
+    assert args.device == device
+    TrainConfig(device=device)  # the config accepts it too
+
+
+@pytest.mark.parametrize("command", ["run", "train"])
+def test_an_unknown_device_is_one_line_error(capsys, command):
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args([command, *REQUIRED.get(command, []), "--device", "tpu"])
+    assert done.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == [
+        f"python -m study {command}: error: argument --device: device must be one of auto, "
+        "cpu, cuda, mps or cuda:N, got 'tpu'"
+    ]
+
+
+def test_cache_builds_the_manifest_images_at_the_crop_size_and_says_where(tmp_path, tiny_manifest):
+    root = tmp_path / "cache"
+    args = ["--manifest", str(tiny_manifest), "--root", str(root), "--image-size", "16"]
+    r = study("cache", *args, "--workers", "0")
+    assert r.returncode == 0, r.stderr
+    images = len(tiny_manifest.read_text().splitlines())
+    size = cache_size_for(16)
+    (line,) = [line for line in r.stdout.splitlines() if line.startswith("cache ")]
+    folder = line.removeprefix("cache ").split(":")[0]
+    assert Path(folder).parent == root
+    assert line == (
+        f"cache {folder}: {images:,} images at {size}x{size}, 0 unreadable "
+        f"(listed in {Path(folder) / 'failed.tsv'})"
+    )

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from PIL import Image
 
-from study.run.runner import RunOptions, run_study, study_data_config
+from study.data import cache_images, prepare_split, split_report
+from study.run.plan import study_data_config
+from study.run.runner import RunOptions, run_study
 from study.single_run import train_config_file
 from study.space.load import load_space
 from tests.helpers import TINY_VIT
 from tests.study.helpers import storage_url, write_space
-from vitlab.config import load_train_config
+from vitlab.cache import cache_size_for
+from vitlab.config import DataConfig, load_train_config
 from vitlab.errors import UserError
 from vitlab.manifest import read_manifest
 from vitlab.split import stratified_split, write_split
@@ -200,3 +204,41 @@ def test_run_refuses_split_flags_it_would_ignore(in_tmp, given, message):
     space = load_space(write_space(in_tmp))
     with pytest.raises(UserError, match=message):
         study_data_config(RunOptions(space=space.source, **given), space)
+
+
+def test_split_report_says_what_was_skipped_dropped_and_written(tmp_path, user_data):
+    manifest = tmp_path / "plants.jsonl"
+    lines = Path(user_data["manifest"]).read_text().splitlines()
+    gone = json.dumps({"path": str(tmp_path / "gone.png"), "label": json.loads(lines[0])["label"]})
+    manifest.write_text("\n".join([*lines, lines[0], gone]) + "\n")
+    out = tmp_path / "split"
+    report = split_report(prepare_split(DataConfig(manifest=str(manifest), split_seed=3), out))
+    lines = report.splitlines()
+    assert lines[0] == f"split of {manifest} (seed 3)"
+    assert lines[-3:] == [
+        f"skipped 1 missing image file(s): listed in {out / 'missing_images.txt'}",
+        "dropped 1 duplicate line(s)",
+        f"wrote {out}/{{train,val,test}}.jsonl and split_summary.json",
+    ]
+
+
+def test_split_report_refuses_split_files_it_did_not_write(user_data):
+    prepared = prepare_split(DataConfig(train=user_data["train"], val=user_data["val"]))
+    with pytest.raises(ValueError, match="split files were given"):
+        split_report(prepared)
+
+
+@pytest.mark.parametrize(("image_size", "cache_size"), [(16, None), (16, 24)])
+def test_cache_images_stores_every_manifest_image_at_the_side_crops_need(
+    tmp_path, user_data, image_size, cache_size
+):
+    root = tmp_path / "cache"
+    data = DataConfig(manifest=user_data["manifest"], cache_root=str(root))
+    line = cache_images(data, image_size, cache_size=cache_size, workers=0)
+    images = len(Path(user_data["manifest"]).read_text().splitlines())
+    side = cache_size or cache_size_for(image_size)
+    assert re.fullmatch(
+        rf"cache ({re.escape(str(root))}/\S+): {images:,} images at {side}x{side}, 0 unreadable "
+        r"\(listed in \1/failed.tsv\)",
+        line,
+    ), line

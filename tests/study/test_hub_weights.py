@@ -8,7 +8,8 @@ import pytest
 import yaml
 from timm.models import get_pretrained_cfg
 
-from study.run.runner import RunOptions, check_weights, run_study
+from study.run.preflight import check_weights
+from study.run.runner import RunOptions, run_study
 from study.space.load import load_space
 from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError

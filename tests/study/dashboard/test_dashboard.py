@@ -24,10 +24,11 @@ from optuna.trial import TrialState
 from plotly.offline import get_plotlyjs_version
 
 from study import records
+from study.commands import dashboard_command
 from study.dashboard.artifacts import PLOTLYJS_ATTR, plotlyjs_src, study_artifacts
 from study.dashboard.curves import CurvesInfo, curves_figure, curves_info, curves_page
 from study.dashboard.notes import study_note, trial_note
-from study.dashboard.server import check_storage_url, dashboard_command, is_loopback, open_dashboard
+from study.dashboard.server import check_storage_url, is_loopback, open_dashboard
 from study.run.objective import Objective
 from study.run.runner import RunOptions, run_study
 from tests.helpers import default_sigint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +12,10 @@ import pytest
 import yaml
 from optuna.storages import RDBStorage
 
+from study.space.checks import SpaceError
 from study.space.load import load_space
-from study.space.samplers import TrialSeeded, random_states
+from study.space.samplers import SAMPLERS as REGISTRY
+from study.space.samplers import SamplerType, TrialSeeded, build_sampler, random_states
 from study.space.spec import SearchSpace
 from tests.study.helpers import write_space
 
@@ -82,3 +86,34 @@ def test_workers_and_restarts_draw_distinct_trials_and_one_worker_is_reproducibl
     once = run_workers(space, storage, "once", 1)
     again = run_workers(space, storage, "again", 1)
     assert once == again
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_every_registered_key_and_default_is_an_argument_of_the_optuna_class(kind):
+    """The table the load check and the builder share names real constructor arguments."""
+    entry = REGISTRY[kind]
+    arguments = set(inspect.signature(entry.cls).parameters)
+    yaml_only = {"grid"} if entry.takes_grid else set()  # becomes GridSampler's search_space
+    assert set(entry.keys) - yaml_only <= arguments
+    assert set(entry.defaults) <= set(entry.keys)
+    assert entry.takes_grid == ("search_space" in arguments)
+
+
+def test_a_default_outside_the_accepted_keys_is_refused():
+    with pytest.raises(ValueError, match=r"defaults \['multivariat'\] are not keys of TPESampler"):
+        SamplerType(optuna.samplers.TPESampler, {"seed": int}, defaults={"multivariat": True})
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"type": "tpee"}, r"sampler.type: unknown sampler 'tpee'; did you mean tpe\?"),
+        ({"type": "random", "seed": -1}, r"sampler: Seed must be between 0 and 2\*\*32 - 1"),
+        ({"type": "tpe", "seed": True}, "sampler.seed: expected int, got True"),
+    ],
+    ids=["unknown type", "a value Optuna or the seeding refuses", "a bool for an int"],
+)
+def test_the_builder_checks_a_space_made_in_code_like_a_loaded_file(tmp_path, settings, message):
+    space = dataclasses.replace(load_space(write_space(tmp_path)), sampler=settings)
+    with pytest.raises(SpaceError, match=message):
+        build_sampler(space.sampler, space.params, space.source)
