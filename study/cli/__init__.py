@@ -1,7 +1,7 @@
 """The command line: parse arguments, call one function, print. No logic lives here.
 
 Each sub-command is an ``add_<cmd>`` (its arguments) beside its ``cmd_<cmd>`` (the call):
-:mod:`study.cli.search` holds ``run`` and ``dashboard``, :mod:`study.cli.single_run` the
+:mod:`study.cli.search` holds ``run`` and ``dashboard``, :mod:`study.cli.single` the
 single-run commands, :mod:`study.cli.arguments` what several share. Every default and choice
 comes from the module that owns it, so ``--help`` says what the code does.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from study.cli.arguments import DEBUG_HELP, Command, Sub, add_debug
 from study.cli.search import add_dashboard, add_run, cmd_dashboard, cmd_run, run_options
-from study.cli.single_run import (
+from study.cli.single import (
     DEMO_TRAIN_CONFIG,
     add_cache,
     add_demo,
