@@ -48,7 +48,9 @@ ARTIFACT_ERROR = "artifact_error"
 DATASET_FINGERPRINT = "dataset_fingerprint"
 DATA_SOURCE = "data_source"
 SPLIT_SUMMARY = "split_summary"
-SPACE = "space"
+SPACE = "space"  # the resolved space, as its YAML keys (see SPACE_BASELINE)
+# The space's section of the baseline's values, in the YAML and in the SPACE attr.
+SPACE_BASELINE = BASELINE
 ROLES = "roles"
 BASELINE_PARAMS = "baseline_params"  # the baseline's parameters (a trial's BASELINE is a flag)
 OLD_BASELINE_PARAMS = BASELINE  # where studies run before BASELINE_PARAMS kept them: still read

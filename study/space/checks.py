@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from study import records
 from vitlab import yamlfile
 from vitlab.config import TrainConfig
 from vitlab.errors import UserError
@@ -25,7 +26,7 @@ TOP_KEYS = (
     "pretrained_weights",
     "aug_ladder",
     "params",
-    "baseline",
+    records.SPACE_BASELINE,
     "pruner",
     "sampler",
     "trials",
@@ -227,7 +228,7 @@ def value_problem(spec: Any, value: Any) -> str | None:
 
 def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, Any]:
     """A checked value for every parameter, in parameter order, floats as floats."""
-    values = mapping(raw, source, "baseline")
+    values = mapping(raw, source, records.SPACE_BASELINE)
     names = [p.name for p in params]
     for key in values:
         if key not in names:
@@ -236,7 +237,7 @@ def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, A
     baseline: dict[str, Any] = {}
     for p in params:
         if p.name not in values:
-            raise fail(source, "baseline", f"missing a value for parameter {p.name!r}")
+            raise fail(source, records.SPACE_BASELINE, f"missing a value for parameter {p.name!r}")
         value = values[p.name]
         if (problem := value_problem(p, value)) is not None:
             raise fail(source, f"baseline.{p.name}", problem)

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from study import records
 from study.space import checks
 from study.space.checks import SpaceError, fail
 from study.space.samplers import parse_sampler
@@ -52,7 +53,7 @@ def load_space(path: str | Path) -> SearchSpace:
         models=models,
         aug_ladder=ladder,
         params=params,
-        baseline=checks.parse_baseline(raw.get("baseline"), params, source),
+        baseline=checks.parse_baseline(raw.get(records.SPACE_BASELINE), params, source),
         pruner=_optional_mapping(raw, "pruner", source),
         sampler=parse_sampler(raw.get("sampler"), source),
         trials=_positive(raw, "trials", int, source),

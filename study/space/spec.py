@@ -24,6 +24,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from study import records
 from study.space.checks import SpaceError
 from study.space.samplers import TrialSeeded, build_sampler
 from vitlab.config import (
@@ -199,7 +200,7 @@ class SearchSpace:
                 "pretrained_weights": self.pretrained_weights,
                 "aug_ladder": self.aug_ladder,
                 "params": {p.name: p.as_dict() for p in self.params},
-                "baseline": self.baseline,
+                records.SPACE_BASELINE: self.baseline,
                 "pruner": self.pruner,
                 "sampler": self.sampler,
                 "trials": self.trials,
