@@ -101,51 +101,26 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     # The split first: a dataset the study cannot use must not leave an empty database behind.
     # Then the storage, before the slow image cache: a bad URL must not wait for it.
     prepared = prepare_study_split(plan.data, out)
-    summary, source = prepared.summary, prepared.source
     storage = open_storage(url, heartbeat_interval=plan.heartbeat, grace_period=plan.grace)
     dataset = cache_study_dataset(prepared, plan.image_size)
     study = _open_study(name, storage, space)
-    _record_study(study, space, dataset, summary, source, opts)
-    report = Path("reports") / f"{name}.html"
-    write_study_note(
-        study,
-        storage,
-        study_note(
-            name=name,
-            space=str(opts.space),
-            source=source,
-            storage=url,
-            summary=summary,
-            artifacts=str(opts.artifacts),
-            report=str(report) if report.exists() else None,
-        ),
-    )
-    # The seed's recipe is always measured, first: every effect is read against it. Workers
-    # starting together must enqueue it once: check and write under one database-wide lock.
-    with exclusive(storage, f"study:{name}:baseline"):
-        if not any(t.user_attrs.get(records.BASELINE) for t in study.get_trials(deepcopy=False)):
-            study.enqueue_trial(
-                dict(space.baseline), user_attrs={records.BASELINE: True}, skip_if_exists=True
-            )
-
+    _record_study(study, plan, dataset, prepared)
+    _write_study_note(study, storage, plan, prepared)
+    _enqueue_baseline(study, storage, space)
     done = _count(study, FINISHED)
     print(f"study {name!r} on {url}: {done}/{total} trials finished; space {opts.space}", file=out)
     progress = Progress(total, out=out)
     if done < total:
         _run_trials(study, plan, dataset, progress, run_command(opts, name, url), out)
-    _print_end(study, url, opts.artifacts, out)
+    _print_end(study, url, plan.artifacts, out)
     return study
 
 
 def _record_study(
-    study: optuna.Study,
-    space: SearchSpace,
-    dataset: Dataset,
-    summary: dict[str, Any],
-    source: str,
-    opts: RunOptions,
+    study: optuna.Study, plan: RunPlan, dataset: Dataset, prepared: PreparedSplit
 ) -> None:
     """Study user attrs: what a later report (or a rerun with another seed) needs."""
+    space = plan.space
     old = records.StudyRecord.from_study(study)
     fingerprint, seed = old.dataset_fingerprint, old.train_seed
     if fingerprint is not None and fingerprint != dataset.fingerprint:
@@ -153,25 +128,52 @@ def _record_study(
             f"study {study.study_name!r} was run on other data (fingerprint {fingerprint[:12]}, "
             f"now {dataset.fingerprint[:12]}); use another --study name to compare"
         )
-    if fingerprint is not None and seed is not None and seed != opts.seed:
+    if fingerprint is not None and seed is not None and seed != plan.seed:
         # One study, one training seed: its trials compare only if they share it.
         raise UserError(
-            f"--seed {opts.seed}: study {study.study_name!r} was run with --seed {seed}; "
+            f"--seed {plan.seed}: study {study.study_name!r} was run with --seed {seed}; "
             f"continue it with --seed {seed}, or give another --study name"
         )
     if fingerprint is None:
         records.StudyRecord(
             dataset_fingerprint=dataset.fingerprint,
-            data_source=source,
-            split_summary=summary,
+            data_source=prepared.source,
+            split_summary=prepared.summary,
             space=space.as_dict(),
             roles=space.roles(),
             baseline_params=dict(space.baseline),
-            train_seed=opts.seed,
+            train_seed=plan.seed,
             versions=versions(),
             train_counts=[int(c) for c in dataset.train_counts()],
             classes=list(dataset.classes),
         ).write(study)
+
+
+def _write_study_note(
+    study: optuna.Study, storage: RDBStorage, plan: RunPlan, prepared: PreparedSplit
+) -> None:
+    """The study's note in optuna-dashboard: how it was run and where its results live."""
+    report = Path("reports") / f"{plan.study_name}.html"
+    body = study_note(
+        name=plan.study_name,
+        space=str(plan.space.source),
+        source=prepared.source,
+        storage=plan.storage_url,
+        summary=prepared.summary,
+        artifacts=str(plan.artifacts),
+        report=str(report) if report.exists() else None,
+    )
+    write_study_note(study, storage, body)
+
+
+def _enqueue_baseline(study: optuna.Study, storage: RDBStorage, space: SearchSpace) -> None:
+    """The seed's recipe is always measured, first: every effect is read against it. Workers
+    starting together must enqueue it once: check and write under one database-wide lock."""
+    with exclusive(storage, f"study:{study.study_name}:baseline"):
+        if not any(t.user_attrs.get(records.BASELINE) for t in study.get_trials(deepcopy=False)):
+            study.enqueue_trial(
+                dict(space.baseline), user_attrs={records.BASELINE: True}, skip_if_exists=True
+            )
 
 
 def _open_study(name: str, storage: RDBStorage, space: SearchSpace) -> optuna.Study:
