@@ -326,13 +326,6 @@ class Trainer:
         return epochs_done
 
 
-def fit(
-    config: TrainConfig, dataset: Dataset | None = None, **kwargs: Any
-) -> Iterator[EpochMetrics]:
-    """Train ``config``; yield one metrics record per epoch."""
-    yield from Trainer(config, dataset, **kwargs).fit()
-
-
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
