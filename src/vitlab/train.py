@@ -59,11 +59,8 @@ class Trainer:
         # The filter removes classes from training only; the head still has every class, so
         # val images of dropped classes are scored (and counted as errors) like the others.
         self.class_filter = self.dataset.class_filter(c.min_images)
-        kept = self.dataset.kept_mask(self.class_filter)
-        self.kept = torch.from_numpy(kept)
-        train = self.dataset.train
-        keep_rows = kept[train.labels]
-        self.train_part = Part(train.rows[keep_rows], train.labels[keep_rows])
+        self.kept = torch.from_numpy(self.dataset.kept_mask(self.class_filter))
+        self.train_part = self.dataset.kept_train(self.class_filter)
         if len(self.train_part) == 0:
             raise TrainingError(f"min_images={c.min_images} drops every class: nothing to train")
         # A fixed subset (independent of the trial's seed) for the un-augmented train top-1.

@@ -147,6 +147,8 @@ def test_dropped_classes_count_as_errors(tiny_config, min_images):
     dataset, kept = trainer.dataset, trainer.kept.numpy()
     assert 0 < kept.sum() < dataset.num_classes  # the filter drops some classes, not all
     assert set(trainer.train_part.labels) <= set(np.flatnonzero(kept))
+    # ...and it trains on every train image of the kept classes (Dataset.kept_train's rule).
+    assert len(trainer.train_part) == kept[dataset.train.labels].sum()
     # Every val image is scored; the dropped classes' ones are never correct.
     assert m.per_class.total.sum() == len(dataset.val)
     assert m.per_class.correct[~kept].sum() == 0
