@@ -55,10 +55,6 @@ class Manifest:
     missing: tuple[MissingImage, ...] = ()
     duplicates: int = 0  # lines repeating an earlier (path, label): dropped
 
-    @property
-    def labels(self) -> list[str]:
-        return sorted({r.label for r in self.records})
-
 
 def read_manifest(
     source: str | Path,

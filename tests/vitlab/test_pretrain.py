@@ -8,8 +8,17 @@ import torch
 
 from vitlab.demo import HUES, DemoSpec, class_names
 from vitlab.models import create_model
-from vitlab.pretrain import PRETRAIN_SPEC, hue_bands, pretrain, pretrain_config
+from vitlab.pretrain import PRETRAIN_SPEC, pretrain, pretrain_config
 from vitlab.train import Trainer
+
+
+def hue_bands(spec: DemoSpec) -> list[tuple[float, float]]:
+    """The [low, high] hue interval each genus colour is drawn from (before wrapping): the band
+    centre plus the offset, +- the jitter, as ``vitlab.demo.render_image`` draws it."""
+    return [
+        (h + spec.hue_offset - spec.hue_jitter, h + spec.hue_offset + spec.hue_jitter)
+        for _, h in HUES
+    ]
 
 
 def test_pretraining_colours_never_overlap_the_demo_colours():
