@@ -22,24 +22,20 @@ def one_hot_logits(predicted: list[list[int]]) -> torch.Tensor:
     return logits
 
 
+# Two right, one right at rank 2, one right at rank 6 (outside the top 5).
+LABELS, RANKINGS = [0, 1, 2, 3], [[0], [1], [5, 2], [5, 4, 2, 1, 0, 3]]
+
+
 @pytest.mark.parametrize(
     ("kept", "labels", "rankings", "top1", "top5", "top1_kept", "correct"),
     [
-        # every class kept: two right, one right at rank 2, one right at rank 6 (not in top 5)
-        (
-            [True] * 6,
-            [0, 1, 2, 3],
-            [[0], [1], [5, 2], [5, 4, 2, 1, 0, 3]],
-            2 / 4,
-            3 / 4,
-            2 / 4,
-            [1, 1, 0, 0, 0, 0],
-        ),
+        # every class kept
+        ([True] * 6, LABELS, RANKINGS, 2 / 4, 3 / 4, 2 / 4, [1, 1, 0, 0, 0, 0]),
         # class 1 dropped: its right answer is an error, in top-1 and top-5 alike
         (
             [True, False, True, True, True, True],
-            [0, 1, 2, 3],
-            [[0], [1], [5, 2], [5, 4, 2, 1, 0, 3]],
+            LABELS,
+            RANKINGS,
             1 / 4,
             2 / 4,
             1 / 3,
