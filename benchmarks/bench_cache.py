@@ -23,7 +23,8 @@ import torch
 from PIL import Image
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
-from vitlab.cache import ImageCache, build_cache, cache_size_for, decode_image, estimate_cache_bytes
+from vitlab.cache import ImageCache, build_cache, cache_size_for, estimate_cache_bytes
+from vitlab.decode import decode_image
 
 CROP = 224
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)  # ImageNet statistics

@@ -8,6 +8,7 @@ Later epochs and trials take their crops straight from that memory map.
 
 The directory also holds ``meta.json`` (shape, paths in row order, failed rows) and
 ``failed.tsv`` (``path<TAB>reason`` for every image that could not be decoded; its row is zero).
+The decoding itself, in worker processes, is :mod:`vitlab.decode`.
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ import json
 import math
 import os
 import shutil
-import signal
 import socket
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
-from tqdm import tqdm
 
+from vitlab.decode import Failures, decode_into
 from vitlab.errors import UserError
 
 FORMAT_VERSION = 1
@@ -78,6 +76,14 @@ class ImageCache:
         """Row indices (int64) of ``paths``, in the order given."""
         return np.fromiter((self.row_of(p) for p in paths), dtype=np.int64, count=len(paths))
 
+    def read(self, rows: np.ndarray) -> np.ndarray:
+        """The images in ``rows`` as one uint8 (n, S, S, 3) array, in the order given."""
+        # Sorted reads are kinder to the memory map; the batch is put back in order after.
+        order = np.argsort(rows, kind="stable")
+        images = np.empty((len(rows), *self.array.shape[1:]), dtype=np.uint8)
+        images[order] = self.array[rows[order]]
+        return images
+
     def __len__(self) -> int:
         return len(self.paths)
 
@@ -125,121 +131,6 @@ def cache_key(paths: Sequence[str | Path], size: int) -> str:
     return digest.hexdigest()
 
 
-def decode_image(path: str | Path, size: int) -> np.ndarray:
-    """Decode one file to an RGB uint8 (size, size, 3) array: shorter side to ``size``, center crop.
-
-    The square keeps the whole center of the image; the training pipeline takes its random or
-    center crop from it later, so the cache does not depend on any augmentation setting.
-    Raises whatever Pillow raises for unreadable, truncated or non-image files.
-    """
-    with Image.open(path) as im:
-        # JPEG only: let libjpeg decode at 1/2, 1/4 or 1/8 scale while both sides stay >= size;
-        # large photos decode several times faster. A no-op for other formats.
-        im.draft(im.mode, (size, size))
-        # load() now, with ImageFile.LOAD_TRUNCATED_IMAGES left False, so truncated files raise
-        # here instead of being padded with grey.
-        im.load()
-        try:
-            im = ImageOps.exif_transpose(im)
-        except Exception:  # a broken EXIF block should not cost an otherwise readable image
-            pass
-        im = _to_rgb(im)
-    width, height = im.size
-    side = min(width, height)
-    box = ((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2)
-    # Resizing only the central square box equals "shorter side to size, then center crop",
-    # in one pass and without resampling the margins that would be cropped away.
-    out = im.resize((size, size), Image.Resampling.BICUBIC, box=box, reducing_gap=3.0)
-    return np.asarray(out, dtype=np.uint8)
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB."""
-    if im.mode == "RGB":
-        return im
-    if im.mode == "I" or im.mode.startswith("I;16"):
-        # convert() would clip 16-bit values at 255 (a white image); rescale 0..65535 instead.
-        gray = np.clip(np.rint(np.asarray(im, dtype=np.float64) / 257.0), 0, 255)
-        return Image.fromarray(gray.astype(np.uint8)).convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        # Composite onto white: transparent pixels often hide black or junk RGB values, and
-        # white is how they are usually displayed.
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return im.convert("RGB")
-
-
-def _reason(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, no tabs: fits the TSV
-
-
-def _chunks(count: int, workers: int) -> list[tuple[int, int]]:
-    """[start, stop) row ranges: ~8 per worker so all cores stay busy until the end."""
-    step = max(1, min(256, math.ceil(count / (max(workers, 1) * 8))))
-    return [(start, min(start + step, count)) for start in range(0, count, step)]
-
-
-Failures = list[tuple[int, str]]  # (row, reason), row order
-
-
-def _build_chunk(image_file: str, count: int, size: int, start: int, paths: list[str]) -> Failures:
-    """Decode ``paths`` into rows ``start...`` of the memmap; return [(row, reason)] of failures.
-
-    Runs in a worker process: it writes its rows into the shared file itself, so no pixel data
-    is pickled back to the parent.
-    """
-    rows = np.memmap(image_file, dtype=np.uint8, mode="r+", shape=(count, size, size, 3))
-    failures: Failures = []
-    for offset, path in enumerate(paths):
-        try:
-            rows[start + offset] = decode_image(path, size)
-        except Exception as exc:  # any error means "skip this image", never "abort the build"
-            rows[start + offset] = 0
-            failures.append((start + offset, _reason(exc)))
-    rows.flush()
-    del rows
-    return failures
-
-
-def _ignore_sigint() -> None:
-    # Ctrl-C reaches the whole process group; only the parent should react (and clean up).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _fill(image_file: Path, paths: list[str], size: int, workers: int, progress: bool) -> Failures:
-    """Create ``image_file`` and decode every path into it; return sorted [(row, reason)]."""
-    count = len(paths)
-    with open(image_file, "wb") as f:
-        f.truncate(estimate_cache_bytes(count, size))  # sparse zeros: failed rows stay zero
-    chunks = _chunks(count, workers)
-    failures: Failures = []
-    bar = tqdm(
-        total=count, desc="caching images", unit="img", file=sys.stderr, disable=not progress
-    )
-    with bar:
-        if workers <= 1 or len(chunks) == 1:
-            for start, stop in chunks:
-                failures += _build_chunk(str(image_file), count, size, start, paths[start:stop])
-                bar.update(stop - start)
-            return sorted(failures)
-        pool = ProcessPoolExecutor(min(workers, len(chunks)), initializer=_ignore_sigint)
-        try:
-            todo = {
-                pool.submit(_build_chunk, str(image_file), count, size, a, paths[a:b]): b - a
-                for a, b in chunks
-            }
-            for future in as_completed(todo):
-                failures += future.result()
-                bar.update(todo[future])
-                bar.set_postfix(failed=len(failures), refresh=False)
-        finally:
-            # After an error or Ctrl-C, drop queued chunks and wait for running ones, so no
-            # worker still writes into a directory the caller is about to delete.
-            pool.shutdown(wait=True, cancel_futures=True)
-    return sorted(failures)
-
-
 def _write_results(
     directory: Path, key: str, size: int, paths: list[str], failures: Failures
 ) -> None:
@@ -279,13 +170,7 @@ def build_cache(
     summary on stderr. The build happens in a ``.partial-<host>-<pid>`` sibling renamed into
     place only when complete, so an interrupted build is never mistaken for a cache.
     """
-    names = [os.fspath(p) for p in paths]
-    if not names:
-        raise CacheError("no images to cache: the image list is empty")
-    if len(set(names)) != len(names):
-        seen: set[str] = set()
-        dup = next(p for p in names if p in seen or seen.add(p))
-        raise CacheError(f"{dup} appears more than once in the image list")
+    names = _check_paths(paths)
     if size < 1:
         raise CacheError(f"cache size must be a positive number of pixels, got {size}")
     workers = (os.cpu_count() or 1) if workers is None else workers
@@ -301,26 +186,62 @@ def build_cache(
             print(f"reusing image cache {final} ({len(cache)} images)", file=sys.stderr)
         return cache
 
-    need = estimate_cache_bytes(len(names), size)
+    _check_space(root, estimate_cache_bytes(len(names), size))
+    started = time.perf_counter()
+    _build(final, key, names, size, workers, progress)
+    cache = _open(final, key)
+    if progress:
+        print(
+            f"cached {len(cache)} images in {time.perf_counter() - started:.1f}s to {final}; "
+            f"{len(cache.failed)} failed"
+            + (f" (see {final / FAILED_FILE})" if cache.failed else ""),
+            file=sys.stderr,
+        )
+    return cache
+
+
+def _check_paths(paths: Sequence[str | Path]) -> list[str]:
+    """The paths as strings; CacheError for an empty list or a path listed twice."""
+    names = [os.fspath(p) for p in paths]
+    if not names:
+        raise CacheError("no images to cache: the image list is empty")
+    if len(set(names)) != len(names):
+        seen: set[str] = set()
+        dup = next(p for p in names if p in seen or seen.add(p))
+        raise CacheError(f"{dup} appears more than once in the image list")
+    return names
+
+
+def _check_space(root: Path, need: int) -> None:
+    """Create ``root``; CacheError unless its disk has ``need`` bytes free.
+
+    Checked up front: running out of space while writing through a memmap kills the writer
+    with SIGBUS rather than raising an error.
+    """
     try:
         root.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(root).free
     except OSError as exc:
         raise CacheError(f"cannot create the cache directory {root}: {exc.strerror}") from exc
     if free < need:
-        # Checked up front: running out of space while writing through a memmap kills the
-        # writer with SIGBUS rather than raising an error.
         raise CacheError(
             f"{root}: the image cache needs {need / 1e9:.2f} GB, {free / 1e9:.2f} free"
         )
 
+
+def _build(
+    final: Path, key: str, names: list[str], size: int, workers: int, progress: bool
+) -> None:
+    """Decode into a partial sibling of ``final``, then rename it into place (or drop it when
+    a concurrent build of the same images finished first); nothing half-written stays."""
     # Host and pid make the name unique among concurrent builders, even on a shared disk.
-    partial = root / f"{final.name}.partial-{socket.gethostname()}-{os.getpid()}"
+    partial = final.with_name(f"{final.name}.partial-{socket.gethostname()}-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)  # left by an earlier process with our pid
-    started = time.perf_counter()
     partial.mkdir()
     try:
-        failures = _fill(partial / IMAGE_FILE, names, size, workers, progress)
+        with open(partial / IMAGE_FILE, "wb") as f:
+            f.truncate(estimate_cache_bytes(len(names), size))  # zeros: failed rows stay zero
+        failures = decode_into(partial / IMAGE_FILE, names, size, workers, progress)
         _write_results(partial, key, size, names, failures)
         try:
             os.replace(partial, final)
@@ -331,15 +252,6 @@ def build_cache(
     except BaseException:  # includes KeyboardInterrupt: never leave a half-written directory
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    cache = _open(final, key)
-    if progress:
-        print(
-            f"cached {len(cache)} images in {time.perf_counter() - started:.1f}s to {final}; "
-            f"{len(cache.failed)} failed"
-            + (f" (see {final / FAILED_FILE})" if cache.failed else ""),
-            file=sys.stderr,
-        )
-    return cache
 
 
 def open_cache(directory: Path) -> ImageCache:

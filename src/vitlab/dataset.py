@@ -59,6 +59,15 @@ class Dataset:
         """(num_classes,) bool: classes the trial trains on."""
         return np.array([c in class_filter.kept for c in self.classes], dtype=bool)
 
+    def kept_train(self, class_filter: ClassFilter) -> Part:
+        """The train images of the kept classes: what a trial trains on.
+
+        Only train is filtered: val and test stay whole, so every trial is scored on the same
+        images (a dropped class's val images count as errors).
+        """
+        keep = self.kept_mask(class_filter)[self.train.labels]
+        return Part(self.train.rows[keep], self.train.labels[keep])
+
 
 def load_split(
     data: DataConfig, *, on_missing: OnMissing = "skip"

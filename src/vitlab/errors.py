@@ -25,3 +25,7 @@ class ManifestError(UserError):
         self.problem = problem
         where = f"{self.source}, line {line}" if line is not None else self.source
         super().__init__(f"{where}: {problem}")
+
+
+class TrainingError(UserError):
+    """Training stopped for a reason the user can act on (NaN loss, out of memory...)."""

@@ -8,10 +8,8 @@ would reward a trial for dropping the hard (rare) classes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from vitlab.manifest import Record
 
 
 @dataclass(frozen=True)
@@ -33,8 +31,3 @@ def min_images_filter(class_counts: Mapping[str, int], min_images: int) -> Class
         raise ValueError(f"min_images must be an integer >= 1, got {min_images!r}")
     kept = frozenset(c for c, n in class_counts.items() if n >= min_images)
     return ClassFilter(min_images, kept, frozenset(class_counts) - kept)
-
-
-def filter_train(train: Iterable[Record], class_filter: ClassFilter) -> tuple[Record, ...]:
-    """The training records of the kept classes. Never apply this to val or test."""
-    return tuple(r for r in train if r.label in class_filter.kept)

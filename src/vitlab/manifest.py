@@ -55,9 +55,8 @@ class Manifest:
     missing: tuple[MissingImage, ...] = ()
     duplicates: int = 0  # lines repeating an earlier (path, label): dropped
 
-    @property
-    def labels(self) -> list[str]:
-        return sorted({r.label for r in self.records})
+
+Row = tuple[int, str, str, dict[str, Any]]  # line, path as written, label, extra fields
 
 
 def read_manifest(
@@ -78,9 +77,22 @@ def read_manifest(
         raise ValueError(f"on_missing must be 'skip' or 'error', got {on_missing!r}")
     if not source.exists():
         raise ManifestError(source, "no such file or folder")
+    root, rows = _rows(source, image_root, image_field, label_field)
+    records, missing, duplicates = _collect(source, root, rows, check_files)
+    _check_found(source, root, records, missing, on_missing)
+    return Manifest(source, tuple(records), tuple(missing), duplicates)
+
+
+def _rows(
+    source: Path,
+    image_root: str | Path | None,
+    image_field: str | None,
+    label_field: str | None,
+) -> tuple[Path, Iterable[Row]]:
+    """The folder relative paths resolve against, and the rows of ``source`` by its type."""
     if source.is_dir():
         root = Path(image_root) if image_root is not None else source
-        rows: Iterable[tuple[int, str, str, dict[str, Any]]] = _read_folder(source)
+        rows: Iterable[Row] = _read_folder(source)
     else:
         root = Path(image_root) if image_root is not None else source.parent
         suffix = source.suffix.lower()
@@ -95,7 +107,14 @@ def read_manifest(
     root = root.resolve()
     if image_root is not None and not root.is_dir():
         raise ManifestError(source, f"--image-root {str(image_root)!r} is not a folder")
+    return root, rows
 
+
+def _collect(
+    source: Path, root: Path, rows: Iterable[Row], check_files: bool
+) -> tuple[list[Record], list[MissingImage], int]:
+    """(records, missing images, duplicate lines): a repeated (path, label) is dropped, a path
+    listed with two labels is an error."""
     records: list[Record] = []
     missing: list[MissingImage] = []
     seen: dict[str, Record] = {}
@@ -119,7 +138,18 @@ def read_manifest(
             missing.append(MissingImage(line, path))
             continue
         records.append(record)
+    return records, missing, duplicates
 
+
+def _check_found(
+    source: Path,
+    root: Path,
+    records: list[Record],
+    missing: list[MissingImage],
+    on_missing: OnMissing,
+) -> None:
+    """ManifestError for an empty manifest, for no image found, or for any missing image when
+    ``on_missing`` is "error"."""
     if not records and not missing:
         raise ManifestError(source, "the manifest is empty: no images listed")
     if missing and on_missing == "error":
@@ -135,7 +165,6 @@ def read_manifest(
             f"none of the {len(missing)} listed image files exists, e.g. "
             f"{missing[0].path}; relative paths resolve against {root} (set --image-root)",
         )
-    return Manifest(source, tuple(records), tuple(missing), duplicates)
 
 
 def write_missing_report(manifest: Manifest, path: Path) -> None:
@@ -200,7 +229,7 @@ def _read_table(
     rows: Iterator[tuple[int, dict[str, Any]]],
     image_field: str | None,
     label_field: str | None,
-) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+) -> Iterator[Row]:
     """Pick the image and label fields from the first row; every row must then have both."""
     for line, obj in rows:
         image_field = _pick_field(source, line, obj, image_field, IMAGE_FIELDS, "image")
@@ -222,7 +251,7 @@ def _read_table(
         yield line, str(raw_path).strip(), str(label).strip(), extra
 
 
-def _read_folder(root: Path) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+def _read_folder(root: Path) -> Iterator[Row]:
     """One sub-folder per class; files in the root itself are ignored."""
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:

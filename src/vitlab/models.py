@@ -84,16 +84,10 @@ def create_model(
 
     source = _pretrained_source(name, pretrained)
     if source is None:
-        model = _build(name, kwargs)
-    elif isinstance(source, Path):
-        model = _from_file(name, source, kwargs)
-    else:
-        model = _from_hub(source, kwargs)
-    # recorded by model_summary: a file path, "hub:arch.tag" or None (random init)
-    if isinstance(source, str):
-        source = f"hub:{source}"
-    model.pretrained_source = None if source is None else str(source)
-    return model
+        return _build(name, kwargs)
+    if isinstance(source, Path):
+        return _from_file(name, source, kwargs)
+    return _from_hub(source, kwargs)
 
 
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
@@ -113,19 +107,6 @@ def data_config(model: torch.nn.Module) -> dict[str, Any]:
         in_chans = traits.get("in_chans", config["input_size"][0])
         config["input_size"] = (in_chans, *traits["img_size"])
     return config
-
-
-def model_summary(model: torch.nn.Module) -> dict[str, Any]:
-    """What to record about a model: name, head size, parameter counts, weights, data config."""
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    return {
-        "name": cfg.get("architecture") or type(model).__name__,
-        "num_classes": getattr(model, "num_classes", None),
-        "parameters": count_parameters(model),
-        "trainable_parameters": count_parameters(model, trainable_only=True),
-        "pretrained": getattr(model, "pretrained_source", None),
-        "data_config": data_config(model),
-    }
 
 
 # -- internals -------------------------------------------------------------------------------

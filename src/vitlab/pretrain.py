@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vitlab.config import DataConfig, TrainConfig
-from vitlab.demo import HUES, DemoSpec, make_demo_dataset
+from vitlab.demo import DemoSpec, make_demo_dataset
 from vitlab.metrics import EpochMetrics
 from vitlab.train import Trainer
 
@@ -32,14 +32,6 @@ PRETRAIN_SPEC = DemoSpec(
     max_images=120,
     label_noise=0.0,
 )
-
-
-def hue_bands(spec: DemoSpec) -> list[tuple[float, float]]:
-    """The [low, high] hue interval each genus colour is drawn from (before wrapping)."""
-    return [
-        (h + spec.hue_offset - spec.hue_jitter, h + spec.hue_offset + spec.hue_jitter)
-        for _, h in HUES
-    ]
 
 
 def pretrain_manifest(root: Path = PRETRAIN_ROOT, spec: DemoSpec = PRETRAIN_SPEC) -> Path:

@@ -1,4 +1,5 @@
-"""Tests for the decode-once image cache (src/vitlab/cache.py), on real image files."""
+"""The decode-once image cache (vitlab/cache.py) and its decoding (vitlab/decode.py), on real
+image files."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ import pytest
 from PIL import Image, ImageOps
 
 from vitlab import cache as cache_mod
+from vitlab import decode as decode_mod
 from vitlab.cache import (
     CacheError,
     build_cache,
     cache_key,
     cache_size_for,
-    decode_image,
     estimate_cache_bytes,
     open_cache,
 )
+from vitlab.decode import decode_image
 from vitlab.errors import UserError
 
 S = 32  # cache side used throughout: small images keep the file fast
@@ -197,8 +199,8 @@ def test_reopen_and_second_build_reuses_without_decoding(tmp_path, images, monke
     first = _build(images, tmp_path / "cache", workers=0)
     inode = os.stat(first.directory / "images.u8").st_ino
     calls = []
-    real = cache_mod.decode_image
-    monkeypatch.setattr(cache_mod, "decode_image", lambda *a: calls.append(a) or real(*a))
+    real = decode_mod.decode_image
+    monkeypatch.setattr(decode_mod, "decode_image", lambda *a: calls.append(a) or real(*a))
     second = _build(images, tmp_path / "cache", workers=0)
     assert calls == [], "a complete cache must not be decoded again"
     assert os.stat(second.directory / "images.u8").st_ino == inode
@@ -262,7 +264,7 @@ def test_multi_worker_build_equals_in_process(tmp_path, images):
 
 def _interrupt_on_third_call(monkeypatch):
     calls = []
-    real = cache_mod.decode_image
+    real = decode_mod.decode_image
 
     def decode(path, size):
         calls.append(path)
@@ -270,7 +272,7 @@ def _interrupt_on_third_call(monkeypatch):
             raise KeyboardInterrupt
         return real(path, size)
 
-    monkeypatch.setattr(cache_mod, "decode_image", decode)
+    monkeypatch.setattr(decode_mod, "decode_image", decode)
 
 
 def _fail_writing_results(monkeypatch):
@@ -314,6 +316,10 @@ def test_rows_row_of_and_read_only(tmp_path, images):
     c = _build(images, tmp_path / "cache", workers=0)
     rows = c.rows([images[3], images[0]])
     assert rows.dtype == np.int64 and rows.tolist() == [3, 0]
+    # read() returns the rows' images in the order asked, whatever order it reads them in.
+    batch = c.read(np.array([4, 0, 4, 2]))
+    assert batch.shape == (4, S, S, 3) and batch.dtype == np.uint8
+    assert np.array_equal(batch, np.asarray(c.array)[[4, 0, 4, 2]])
     with pytest.raises(KeyError, match="nope.jpg"):
         c.row_of("/nope.jpg")
     with pytest.raises(ValueError):

@@ -12,15 +12,9 @@ import pytest
 from PIL import Image
 
 from vitlab import demo
-from vitlab.demo import (
-    DemoSpec,
-    class_attributes,
-    class_counts,
-    make_demo_dataset,
-    noisy_labels,
-    render_image,
-)
+from vitlab.demo import DemoSpec, class_counts, make_demo_dataset, noisy_labels
 from vitlab.errors import UserError
+from vitlab.species import class_attributes, class_names, render_image
 
 SMALL = DemoSpec(num_classes=24, max_images=12, mean_images=4.0)
 
@@ -179,7 +173,7 @@ def test_manifest_rows_and_images(default_demo: Path) -> None:
     sizes = Counter(r["drawn"] for r in rows)
     assert sorted(sizes.values()) == sorted(class_counts(DemoSpec()))
     # The labels are noisy_labels(), image by image.
-    names = {c: demo.class_names(c)["label"] for c in range(200)}
+    names = {c: class_names(c)["label"] for c in range(200)}
     expected = [names[y] for ys in noisy_labels(DemoSpec()) for y in ys]
     assert [r["label"] for r in rows] == expected
     stamp = json.loads((default_demo.parent / "demo.json").read_text())

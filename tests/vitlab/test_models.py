@@ -15,10 +15,10 @@ from vitlab.errors import UserError
 from vitlab.models import (
     ModelError,
     check_model_name,
+    check_pretrained,
     count_parameters,
     create_model,
     data_config,
-    model_summary,
 )
 
 VIT = "vit_tiny_patch16_224"
@@ -130,7 +130,7 @@ def test_local_file_same_classes_loads_every_weight(tmp_path: Path, suffix: str)
     model = create_model(VIT, num_classes=5, pretrained=path, **TINY)
     # The head too: timm alone would re-initialise it (5 != the hub cfg's 1000 classes).
     assert_same(model.state_dict(), source)
-    assert model.pretrained_source == str(path)
+    assert check_pretrained(VIT, path) == str(path)  # what the runner records as loaded
     assert "state_dict" not in model.pretrained_cfg  # no second copy of the weights kept
 
 
@@ -174,8 +174,11 @@ def test_ema_copy_preferred(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("none", [None, "none", "", False])
 def test_no_pretrained_is_random_init(none) -> None:
+    torch.manual_seed(0)
     model = create_model(VIT, num_classes=2, pretrained=none, **TINY)
-    assert model.pretrained_source is None
+    torch.manual_seed(0)
+    assert_same(model.state_dict(), tiny(2).state_dict())  # the seed's init, nothing loaded
+    assert check_pretrained(VIT, none) is None
 
 
 @pytest.mark.parametrize("name", ["missing.pth", "sub/dir/w.safetensors", "augreg_typo"])
@@ -246,12 +249,13 @@ def test_hub_unreachable_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     assert time.monotonic() - start < 5
 
 
-# -- counts, data config, summary ------------------------------------------------------------
+# -- counts and data config -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("trainable_only", [False, True])
 def test_count_parameters_is_sum_of_numel(trainable_only: bool) -> None:
     model = tiny(5)
+    assert count_parameters(model, True) == count_parameters(model) > 0  # nothing frozen yet
     model.patch_embed.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad or not trainable_only]
     assert count_parameters(model, trainable_only) == sum(p.numel() for p in params)
@@ -283,12 +287,3 @@ def test_data_config_follows_pretrained_cfg_and_built_size() -> None:
         config = data_config(create_model("vit_small_patch16_224.dino", num_classes=3))
     assert config["input_size"] == (3, 224, 224)
     assert config["mean"] == pytest.approx((0.485, 0.456, 0.406))  # ImageNet stats for dino
-
-
-def test_model_summary() -> None:
-    summary = model_summary(tiny(6))
-    assert summary["name"] == VIT
-    assert summary["num_classes"] == 6
-    assert summary["parameters"] == summary["trainable_parameters"] > 0
-    assert summary["pretrained"] is None
-    assert summary["data_config"]["input_size"] == (3, 32, 32)

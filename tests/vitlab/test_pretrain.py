@@ -6,10 +6,20 @@ import dataclasses
 
 import torch
 
-from vitlab.demo import HUES, DemoSpec, class_names
+from vitlab.demo import DemoSpec
 from vitlab.models import create_model
-from vitlab.pretrain import PRETRAIN_SPEC, hue_bands, pretrain, pretrain_config
+from vitlab.pretrain import PRETRAIN_SPEC, pretrain, pretrain_config
+from vitlab.species import HUES, class_names
 from vitlab.train import Trainer
+
+
+def hue_bands(spec: DemoSpec) -> list[tuple[float, float]]:
+    """The [low, high] hue interval each genus colour is drawn from (before wrapping): the band
+    centre plus the offset, +- the jitter, as ``vitlab.species.render_image`` draws it."""
+    return [
+        (h + spec.hue_offset - spec.hue_jitter, h + spec.hue_offset + spec.hue_jitter)
+        for _, h in HUES
+    ]
 
 
 def test_pretraining_colours_never_overlap_the_demo_colours():
@@ -41,7 +51,7 @@ def test_hue_offset_changes_only_the_colour():
 def make_spec_image(spec: DemoSpec):
     import numpy as np
 
-    from vitlab.demo import render_image
+    from vitlab.species import render_image
 
     return render_image(3, np.random.default_rng([0, 3, 0]), spec)
 

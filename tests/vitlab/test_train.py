@@ -147,6 +147,8 @@ def test_dropped_classes_count_as_errors(tiny_config, min_images):
     dataset, kept = trainer.dataset, trainer.kept.numpy()
     assert 0 < kept.sum() < dataset.num_classes  # the filter drops some classes, not all
     assert set(trainer.train_part.labels) <= set(np.flatnonzero(kept))
+    # ...and it trains on every train image of the kept classes (Dataset.kept_train's rule).
+    assert len(trainer.train_part) == kept[dataset.train.labels].sum()
     # Every val image is scored; the dropped classes' ones are never correct.
     assert m.per_class.total.sum() == len(dataset.val)
     assert m.per_class.correct[~kept].sum() == 0
@@ -175,7 +177,8 @@ def test_train_top1_is_measured_without_augmentation(tiny_config):
     # differ only in augmentation strength measure the same probe before any update.
     a = Trainer(dataclasses.replace(tiny_config, aug_strength=0.0), progress=False)
     b = Trainer(dataclasses.replace(tiny_config, aug_strength=1.0), progress=False)
-    assert a._evaluate(a.probe_part)[:2] == b._evaluate(b.probe_part)[:2]
+    first, second = a._evaluate(a.probe_part), b._evaluate(b.probe_part)
+    assert (first.loss, first.top1) == (second.loss, second.top1)
 
 
 def test_pretrained_weights_from_a_local_file(tiny_config, tmp_path):
