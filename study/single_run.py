@@ -11,7 +11,6 @@ from typing import TextIO
 from study.data import with_demo_data
 from vitlab.config import TrainConfig, dump_yaml, load_train_config
 from vitlab.metrics import EpochMetrics
-from vitlab.train import Trainer, append_jsonl
 
 TRAIN_ROOT = Path("results/train")
 
@@ -48,6 +47,9 @@ def train_config_file(
     run_dir = TRAIN_ROOT / config_path.stem
     metrics_out = metrics_out or run_dir / "metrics.jsonl"
     checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"
+    # torch loads when training starts, not when the command line reads this module's defaults.
+    from vitlab.train import Trainer, append_jsonl
+
     # The Trainer refuses a last.pt of another configuration: nothing is written before that.
     trainer = Trainer(config, checkpoint_dir=checkpoint_dir)
     dump_yaml(config, checkpoint_dir / "config.resolved.yaml")

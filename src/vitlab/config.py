@@ -18,9 +18,8 @@ from typing import Any
 
 import yaml
 
-from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.errors import UserError
-from vitlab.models import check_model_name, is_weights_path
+from vitlab.ladder import DEFAULT_LADDER, validate_ladder
 from vitlab.split import check_fracs
 from vitlab.yamlfile import read_yaml
 
@@ -141,6 +140,10 @@ def check_train_config(c: TrainConfig) -> None:
         raise ValueError(f"layer_decay must be in (0, 1] or null, got {c.layer_decay!r}")
     check_device(c.device)
     validate_ladder(c.aug_ladder)
+    # timm loads here, when a config is checked, not when this module is imported: the command
+    # line imports the config's defaults, and `--help` must not wait for torch.
+    from vitlab.models import check_model_name
+
     check_model_name(c.model)  # before any data is read: a typo fails in a second
 
 
@@ -212,6 +215,8 @@ def resolve_pretrained(value: str | None, base: Path) -> str | None:
 
     ``none`` becomes None; ``hub`` and timm tags are not paths and stay as they are.
     """
+    from vitlab.models import is_weights_path  # timm loads only when a path is resolved
+
     if value is None or value.strip().lower() in ("", "none"):
         return None
     return _resolve_path(value, base) if is_weights_path(value) else value

@@ -19,7 +19,6 @@ from pathlib import Path
 from vitlab.config import DataConfig, TrainConfig
 from vitlab.demo import DemoSpec, make_demo_dataset
 from vitlab.metrics import EpochMetrics
-from vitlab.train import Trainer
 
 PRETRAIN_ROOT = Path("data/demo_pretrain")
 # About 5,900 images, no singletons, clean labels: pretraining data is plentiful and curated by
@@ -46,6 +45,9 @@ def pretrain(
     ``out`` appears only when training has finished, so a file that exists is always complete.
     """
     work_dir = work_dir or out.with_name(f".{out.stem}-checkpoints")
+    # torch loads when pretraining starts, not when the command line reads this module's defaults.
+    from vitlab.train import Trainer
+
     trainer = Trainer(config, checkpoint_dir=work_dir, progress=False)
     yield from trainer.fit()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,12 @@ from timm.optim import create_optimizer_v2
 from timm.scheduler import CosineLRScheduler
 
 from vitlab import resume
-from vitlab.augment import AugParams, BatchAugment, aug_params, eval_batch
+from vitlab.augment import BatchAugment, eval_batch
 from vitlab.config import TrainConfig, to_dict
 from vitlab.dataset import Dataset, Part, load_dataset
 from vitlab.device import DeviceSetup, setup_device
 from vitlab.errors import TrainingError
+from vitlab.ladder import AugParams, aug_params
 from vitlab.metrics import EpochMetrics, best_index
 from vitlab.models import count_parameters, create_model, data_config
 from vitlab.scoring import Scores, Tally

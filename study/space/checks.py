@@ -15,7 +15,6 @@ from study import records
 from vitlab import yamlfile
 from vitlab.config import TrainConfig
 from vitlab.errors import UserError
-from vitlab.models import ModelError, check_model_name
 
 TOP_KEYS = (
     "name",
@@ -89,6 +88,9 @@ def check_model(name: Any, presets: Mapping[str, Any], source: Path, path: str) 
         raise fail(source, path, f"a model must be a name, got {name!r}")
     if name in presets:
         return
+    # timm loads when a space names a model, not when the command line reads the defaults.
+    from vitlab.models import ModelError, check_model_name
+
     try:
         check_model_name(name)
     except ModelError as e:

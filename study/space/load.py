@@ -17,8 +17,8 @@ from study.space import checks
 from study.space.checks import SpaceError, fail
 from study.space.samplers import parse_sampler
 from study.space.spec import ParamSpec, SearchSpace
-from vitlab.augment import DEFAULT_LADDER, validate_ladder
 from vitlab.config import ConfigError, DataConfig, from_mapping
+from vitlab.ladder import DEFAULT_LADDER, validate_ladder
 
 DEFAULT_SPACE = Path("search_spaces/demo.yaml")  # the demo: `run` and `pretrain` with no --space
 DATA_PATH_KEYS = ("manifest", "train", "val", "test", "image_root")

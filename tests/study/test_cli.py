@@ -291,3 +291,14 @@ def test_cache_builds_the_manifest_images_at_the_crop_size_and_says_where(tmp_pa
         f"cache {folder}: {images:,} images at {size}x{size}, 0 unreadable "
         f"(listed in {Path(folder) / 'failed.tsv'})"
     )
+
+
+def test_building_the_parser_loads_neither_torch_nor_timm():
+    # --help reads every command's defaults; it must not wait seconds for the engine's imports.
+    code = (
+        "import sys; from study.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

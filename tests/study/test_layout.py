@@ -68,8 +68,7 @@ def test_study_imports_sees_every_form_of_import(tmp_path: Path) -> None:
 
 def test_no_study_module_is_over_300_lines() -> None:
     lengths = {
-        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines())
-        for p in PACKAGE.rglob("*.py")
+        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")
     }
     assert "records.py" in lengths
     assert {name: n for name, n in lengths.items() if n > 300} == {}

@@ -9,16 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vitlab.augment import (
-    AUG_KEYS,
-    DEFAULT_LADDER,
-    AugParams,
-    BatchAugment,
-    _affine_grid,
-    aug_params,
-    eval_batch,
-    validate_ladder,
-)
+from vitlab.augment import BatchAugment, _affine_grid, eval_batch
+from vitlab.ladder import AUG_KEYS, DEFAULT_LADDER, AugParams, aug_params, validate_ladder
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 R0, R1, R2 = DEFAULT_LADDER

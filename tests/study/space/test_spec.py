@@ -18,8 +18,8 @@ from study.pruners.overfitting import OverfittingPruner
 from study.space.checks import SpaceError
 from study.space.load import load_space
 from study.space.spec import ParamSpec
-from vitlab.augment import DEFAULT_LADDER, aug_params
 from vitlab.config import ConfigError, DataConfig, TrainConfig, load_train_config
+from vitlab.ladder import DEFAULT_LADDER, aug_params
 
 REPO = Path(__file__).resolve().parents[3]
 SHIPPED = {name: REPO / "search_spaces" / f"{name}.yaml" for name in ("demo", "vit_regularization")}
