@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from study.storage import DEFAULT_ARTIFACTS, default_storage_url
 
 if TYPE_CHECKING:
-    from study.run.runner import RunOptions
+    from study.run.plan import RunOptions
 
 
 def run_command(opts: RunOptions, study_name: str, url: str) -> str:

@@ -26,10 +26,23 @@ ALLOWED: dict[str, set[str] | None] = {
 }
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` outside ``if TYPE_CHECKING:`` blocks (imports for types only)."""
+    nodes, todo = [], [tree]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            todo.extend(node.orelse)
+            continue
+        nodes.append(node)
+        todo.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def study_imports(path: Path) -> set[str]:
-    """The first component under ``study.`` of every study import in ``path``."""
+    """The first component under ``study.`` of every study import in ``path`` that runs."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in _runtime_nodes(ast.parse(path.read_text())):
         names = []
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
@@ -57,11 +70,23 @@ def test_a_folder_imports_only_what_the_layout_allows(folder: str) -> None:
     assert bad == {}
 
 
+# The top-level modules serve every folder, so they import none that runs or parses a study.
+TOP_LEVEL_NEVER = {"run", "cli", "dashboard"}
+
+
+def test_the_top_level_modules_import_neither_run_nor_cli_nor_dashboard() -> None:
+    sources = sorted(p for p in PACKAGE.glob("*.py") if p.name != "__main__.py")
+    assert PACKAGE / "records.py" in sources
+    bad = {p.name: sorted(study_imports(p) & TOP_LEVEL_NEVER) for p in sources}
+    assert {name: found for name, found in bad.items() if found} == {}
+
+
 def test_study_imports_sees_every_form_of_import(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(
         "import study.run.runner\nfrom study import records\nfrom study.space.spec import X\n"
         "def f():\n    from study.dashboard import notes\n"
+        "if TYPE_CHECKING:\n    from study.cli import main\n"
     )
     assert study_imports(source) == {"run", "records", "space", "dashboard"}
 
