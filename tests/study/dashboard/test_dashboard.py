@@ -31,7 +31,7 @@ from study.dashboard.notes import study_note, trial_note
 from study.dashboard.server import check_storage_url, is_loopback, open_dashboard
 from study.run.objective import Objective
 from study.run.runner import RunOptions, run_study
-from tests.helpers import default_sigint
+from tests.helpers import start
 from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError
 
@@ -597,7 +597,7 @@ def empty_storage(tmp_path) -> str:
 
 def test_cli_serves_until_ctrl_c(tmp_path, empty_storage):
     port = free_port()
-    server = subprocess.Popen(
+    server = start(
         [
             sys.executable,
             "-m",
@@ -608,11 +608,7 @@ def test_cli_serves_until_ctrl_c(tmp_path, empty_storage):
             "--port",
             str(port),
         ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
+        tmp_path,
     )
     try:
         assert server.stdout is not None

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 from study.run.objective import Objective
 from study.run.runner import Interrupted, RunOptions, run_study
-from tests.helpers import default_sigint
+from tests.helpers import start
 from tests.study.helpers import (
     FINISHED,
     fail_trial,
@@ -121,9 +121,7 @@ def test_sigkill_mid_trial_then_resume(tmp_path, tiny_manifest):
     space = write_space(tmp_path, trials=4, epochs=40, gap_threshold=None)
     url = storage_url(tmp_path)
     args = study_cli(space, url, tiny_manifest, "--heartbeat", "1", "--grace", "3")
-    worker = subprocess.Popen(
-        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    worker = start(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         # Let at least one trial finish, then kill the worker in the middle of the next one.
         wait_for(
@@ -164,11 +162,7 @@ def test_ctrl_c_marks_the_trial_and_says_how_to_resume(tmp_path, tiny_manifest):
     url = storage_url(tmp_path)
     worker = subprocess.Popen(
         study_cli(space, url, tiny_manifest),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
+        tmp_path,
     )
     try:
         wait_for(lambda: running_with_epochs(tmp_path / "studies.db"))
