@@ -39,6 +39,28 @@ def fraction(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """An integer > 0 (``--trials 0`` would otherwise silently mean the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (seconds)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
 def device(text: str) -> str:
     """A device a training config accepts (:func:`vitlab.config.check_device`)."""
     try:

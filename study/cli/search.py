@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
-from study.cli.arguments import Sub, add_artifacts, add_device
+from study.cli.arguments import Sub, add_artifacts, add_device, positive_int, positive_number
 from study.dashboard.server import DEFAULT_HOST, DEFAULT_PORT
 from study.run.plan import DEFAULT_TRIALS, RunOptions
 from study.space.load import DEFAULT_SPACE
@@ -45,8 +45,10 @@ def add_run(sub: Sub) -> argparse.ArgumentParser:
         "postgresql://user@host/db for many machines)",
     )
     help = f"finished trials the study should reach (default: the space's, else {DEFAULT_TRIALS})"
-    p.add_argument("--trials", type=int, help=help)
-    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    p.add_argument("--trials", type=positive_int, help=help)
+    p.add_argument(
+        "--timeout", type=positive_number, help="stop starting trials after this many seconds"
+    )
     add_device(p, "the space's device")
     help = "training seed for every trial (default %(default)s)"
     p.add_argument("--seed", type=int, default=RunOptions.seed, help=help)

@@ -277,6 +277,33 @@ def test_an_unknown_device_is_one_line_error(capsys, command):
     ]
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "error"),
+    [
+        ("--trials", "0", "must be > 0, got 0"),
+        ("--trials", "-3", "must be > 0, got -3"),
+        ("--trials", "two", "expected an integer, got 'two'"),
+        ("--timeout", "0", "must be a number > 0, got 0"),
+        ("--timeout", "inf", "must be a number > 0, got inf"),
+        ("--timeout", "soon", "expected a number, got 'soon'"),
+    ],
+)
+def test_run_refuses_counts_that_would_silently_mean_the_default(capsys, flag, value, error):
+    # --trials 0 and --timeout 0 used to fall through to the space's values.
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["run", flag, value])
+    assert done.value.code == 2
+    assert f"argument {flag}: {error}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "parsed"), [("--trials", "5", 5), ("--timeout", "90", 90.0)]
+)
+def test_run_takes_positive_counts(flag, value, parsed):
+    args = build_parser().parse_args(["run", flag, value])
+    assert getattr(args, flag.removeprefix("--")) == parsed
+
+
 def test_cache_builds_the_manifest_images_at_the_crop_size_and_says_where(tmp_path, tiny_manifest):
     root = tmp_path / "cache"
     args = ["--manifest", str(tiny_manifest), "--root", str(root), "--image-size", "16"]
