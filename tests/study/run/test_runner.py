@@ -121,7 +121,9 @@ def test_sigkill_mid_trial_then_resume(tmp_path, tiny_manifest):
     space = write_space(tmp_path, trials=4, epochs=40, gap_threshold=None)
     url = storage_url(tmp_path)
     args = study_cli(space, url, tiny_manifest, "--heartbeat", "1", "--grace", "3")
-    worker = start(args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        args, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         # Let at least one trial finish, then kill the worker in the middle of the next one.
         wait_for(
@@ -160,10 +162,7 @@ def test_sigkill_mid_trial_then_resume(tmp_path, tiny_manifest):
 def test_ctrl_c_marks_the_trial_and_says_how_to_resume(tmp_path, tiny_manifest):
     space = write_space(tmp_path, trials=3, epochs=40, gap_threshold=None)
     url = storage_url(tmp_path)
-    worker = subprocess.Popen(
-        study_cli(space, url, tiny_manifest),
-        tmp_path,
-    )
+    worker = start(study_cli(space, url, tiny_manifest), tmp_path)
     try:
         wait_for(lambda: running_with_epochs(tmp_path / "studies.db"))
         worker.send_signal(signal.SIGINT)
