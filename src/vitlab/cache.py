@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vitlab.config import DataConfig
 from vitlab.decode import Failures, decode_into
 from vitlab.errors import UserError
 
@@ -34,7 +35,7 @@ FORMAT_VERSION = 1
 IMAGE_FILE = "images.u8"
 META_FILE = "meta.json"
 FAILED_FILE = "failed.tsv"
-DEFAULT_ROOT = Path("results/cache")
+DEFAULT_ROOT = Path(DataConfig.cache_root)  # one default: the config's
 
 
 class CacheError(UserError):
