@@ -280,8 +280,8 @@ def test_an_unknown_device_is_one_line_error(capsys, command):
 @pytest.mark.parametrize(
     ("flag", "value", "error"),
     [
-        ("--trials", "0", "must be > 0, got 0"),
-        ("--trials", "-3", "must be > 0, got -3"),
+        ("--trials", "0", "must be an integer > 0, got 0"),
+        ("--trials", "-3", "must be an integer > 0, got -3"),
         ("--trials", "two", "expected an integer, got 'two'"),
         ("--timeout", "0", "must be a number > 0, got 0"),
         ("--timeout", "inf", "must be a number > 0, got inf"),
