@@ -687,12 +687,17 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_a_browser_shows_the_trials(watched, tmp_path):
+def require_chromium() -> None:
+    """Fail without the system Chromium (skip only when STUDY_ALLOW_NO_BROWSER=1 says so)."""
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
         if os.environ.get("STUDY_ALLOW_NO_BROWSER") == "1":
             pytest.skip(reason)
         pytest.fail(f"{reason}, or set STUDY_ALLOW_NO_BROWSER=1 to skip this test")
+
+
+def test_a_browser_shows_the_trials(watched, tmp_path):
+    require_chromium()
     page = f"{watched['base']}/dashboard/studies/{watched['study_id']}/trials"
     r = chromium("--dump-dom", page, profile=tmp_path / "profile")
     assert r.returncode == 0, r.stderr[-2000:]
@@ -711,11 +716,7 @@ def test_a_browser_shows_the_trials(watched, tmp_path):
 
 
 def test_a_browser_draws_a_curves_page_served_by_the_dashboard(watched, tmp_path):
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("STUDY_ALLOW_NO_BROWSER") == "1":
-            pytest.skip(reason)
-        pytest.fail(f"{reason}, or set STUDY_ALLOW_NO_BROWSER=1 to skip this test")
+    require_chromium()
     trial = watched["detail"]["trials"][2]
     artifact = trial["artifacts"][0]["artifact_id"]
     page = f"{watched['base']}/artifacts/{watched['study_id']}/{trial['trial_id']}/{artifact}"
