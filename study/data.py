@@ -34,6 +34,13 @@ class PreparedSplit:
         """The manifest, or the split files as "train + val"."""
         return self.data.manifest or f"{self.data.train} + {self.data.val}"
 
+    @property
+    def files(self) -> dict[str, str]:
+        """The train and val split files (a manifest's, as written; or the ones given)."""
+        if self.out_dir is not None:
+            return {name: str(self.out_dir / f"{name}.jsonl") for name in ("train", "val")}
+        return {"train": str(self.data.train), "val": str(self.data.val)}
+
     def describe(self) -> str:
         """One line: where the split came from, its sizes, and where its files are."""
         s = self.summary

@@ -43,6 +43,9 @@ STOPPED_EARLY = "stopped_early"
 ENDED = "ended"  # how the trial ended, in one line
 ERROR = "error"
 ARTIFACT_ERROR = "artifact_error"
+# The id of the trial's artifact PREDICTIONS_FILE: the best epoch's val labels and top-1 classes.
+PREDICTIONS = "val_predictions_artifact"
+PREDICTIONS_FILE = "val_predictions.npy"
 
 # -- study user attrs -------------------------------------------------------------------------
 DATASET_FINGERPRINT = "dataset_fingerprint"
@@ -58,6 +61,9 @@ TRAIN_SEED = "train_seed"
 VERSIONS = "versions"
 TRAIN_COUNTS = "train_counts"
 CLASSES = "classes"
+CLASS_COUNTS = "class_counts"  # images per class over every split, in the order of CLASSES
+SPLIT_FILES = "split_files"  # {"train": path, "val": path}: the split's files (extra fields)
+REPORT = "report_artifact"  # the id of the study's current report artifact
 PLOTLYJS = "plotlyjs_artifact"  # {"id": artifact id, "version": plotly.js version}
 # -- study system attr ------------------------------------------------------------------------
 NOTE_WRITTEN = "study:note_written"  # the study note `run` last wrote
@@ -132,7 +138,7 @@ def write_trial_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
 # Attrs read as they are stored: each is the TrialRecord field of that name.
 _PLAIN = (EPOCHS_RUN, EPOCHS_PLANNED, SECONDS, IMAGES_PER_SECOND, NUM_PARAMS, SEED, DEVICE)
 _PLAIN += (PRETRAINED, CLASS_COVERAGE, WORKER, STOP_KIND, PRUNE_REASON, ENDED, ERROR)
-_PLAIN += (ARTIFACT_ERROR,)
+_PLAIN += (ARTIFACT_ERROR, PREDICTIONS)
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,7 @@ class TrialRecord:
     ended: str | None = None
     error: str | None = None
     artifact_error: str | None = None
+    val_predictions_artifact: str | None = None  # PREDICTIONS: the id of its predictions file
     datetime_start: datetime | None = None
     datetime_complete: datetime | None = None
 
@@ -223,6 +230,8 @@ class StudyRecord:
     versions: Mapping[str, str] = field(default_factory=dict)
     train_counts: Sequence[int] = ()  # train images per class, in the order of ``classes``
     classes: Sequence[str] = ()
+    class_counts: Sequence[int] = ()  # images per class over every split (test included)
+    split_files: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> StudyRecord:
@@ -248,6 +257,8 @@ class StudyRecord:
             VERSIONS: dict(self.versions),
             TRAIN_COUNTS: [int(c) for c in self.train_counts],
             CLASSES: list(self.classes),
+            CLASS_COUNTS: [int(c) for c in self.class_counts],
+            SPLIT_FILES: dict(self.split_files),
         }
 
     def write(self, study: optuna.Study) -> None:

@@ -52,6 +52,10 @@ class Trainer:
         self.checkpoint_dir = checkpoint_dir
         self.device: DeviceSetup = setup_device(c.device, compile=c.compile, threads=c.threads)
         self.history: list[EpochMetrics] = []
+        # The best epoch's val predictions, (2, images): labels, then top-1 classes
+        # (vitlab.scoring). Only the best epoch's are kept; a resumed run has none until its
+        # next best epoch.
+        self.best_predictions: np.ndarray | None = None
 
         # The images. The filter removes classes from training only; the head still has every
         # class, so val images of dropped classes are scored (and counted as errors) like others.
@@ -126,6 +130,8 @@ class Trainer:
                 per_class=val.per_class,
             )
             self.history.append(metrics)
+            if self.best() is metrics:
+                self.best_predictions = np.stack([val.labels, val.predicted])
             if self.checkpoint_dir is not None:
                 self._save(epoch + 1)
             yield metrics

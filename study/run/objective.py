@@ -11,6 +11,7 @@ goes on. Every trial's user attr ``ended`` says how it ended, in one line (``rec
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial
 
-from study import records
+from study import predictions, records
 from study.dashboard.notes import write_trial_view
 from study.pruners.decision import OVERFITTING, may_prune, take_decision
 from study.run.interrupt import InterruptGate
@@ -96,6 +97,19 @@ class Objective:
         write_trial_view(trial, self.artifact_store)
         return value
 
+    def _write_predictions(self, trial: optuna.Trial, trainer: Trainer) -> None:
+        """The best epoch's val predictions, as the trial's artifact (best-effort, like the
+        dashboard view: a file that cannot be written is an ``artifact_error``, never a failed
+        trial)."""
+        if self.artifact_store is None or trainer.best_predictions is None:
+            return
+        try:
+            predictions.upload(trial, self.artifact_store, trainer.best_predictions)
+        except Exception as e:
+            message = f"predictions: {type(e).__name__}: {e}"
+            print(f"warning: trial {trial.number}: {message}", file=sys.stderr)
+            trial.set_user_attr(records.ARTIFACT_ERROR, message)
+
     def _train(self, trial: optuna.Trial, config: Any) -> float:
         start = time.perf_counter()
         with self.gate.open():
@@ -146,6 +160,7 @@ class Objective:
             summary[records.ENDED] = ALL_EPOCHS
         finally:
             records.write_trial_attrs(trial, summary)  # also when a trial fails or is interrupted
+            self._write_predictions(trial, trainer)
         best = trainer.best()
         assert best is not None
         return best.val_top1

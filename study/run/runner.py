@@ -146,6 +146,8 @@ def _record_study(
             versions=versions(),
             train_counts=[int(c) for c in dataset.train_counts()],
             classes=list(dataset.classes),
+            class_counts=[int(dataset.class_counts.get(c, 0)) for c in dataset.classes],
+            split_files=prepared.files,
         ).write(study)
 
 

@@ -30,7 +30,13 @@ TOP_KEYS = (
     "sampler",
     "trials",
     "timeout",
+    "report",
 )
+REPORT_KEYS = ("bucket_edges",)
+# The long tail's head/mid/tail buckets, by train images per class: tail <= 10 < mid <= 100 <
+# head (LVIS's rare / common / frequent; Gupta et al. 2019). A space's report.bucket_edges
+# replaces them.
+DEFAULT_BUCKET_EDGES = (10, 100)
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "role")
 TYPES = ("float", "int", "categorical")
 ROLES = ("scientific", "nuisance", "fixed")
@@ -245,3 +251,22 @@ def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, A
             raise fail(source, f"baseline.{p.name}", problem)
         baseline[p.name] = float(value) if p.type == "float" else value
     return baseline
+
+
+def parse_report(raw: Any, source: Path) -> dict[str, Any]:
+    """The checked ``report`` mapping: ``bucket_edges``, increasing integers >= 1."""
+    report = mapping(raw, source, "report")
+    check_keys(report, REPORT_KEYS, source, "report")
+    edges = report.get("bucket_edges", list(DEFAULT_BUCKET_EDGES))
+    if (
+        not isinstance(edges, list)
+        or not edges
+        or not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in edges)
+        or any(b <= a for a, b in zip(edges, edges[1:]))
+    ):
+        raise fail(
+            source,
+            "report.bucket_edges",
+            f"expected increasing integers >= 1 (train images per class), got {edges!r}",
+        )
+    return {"bucket_edges": edges}

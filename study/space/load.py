@@ -59,6 +59,7 @@ def load_space(path: str | Path) -> SearchSpace:
         trials=_positive(raw, "trials", int, source),
         timeout=_positive(raw, "timeout", (int, float), source),
         pretrained_weights=checks.parse_weights(raw.get("pretrained_weights"), models, source),
+        report=checks.parse_report(raw.get("report"), source),
     )
     _check_configs(space)
     return space

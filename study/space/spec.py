@@ -107,6 +107,8 @@ class SearchSpace:
     timeout: float | None = None  # the runner's default time budget, in seconds
     # name -> model preset -> weights file (``python -m study pretrain`` makes the demo's)
     pretrained_weights: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # How the report reads the study: {"bucket_edges": [...]} (checks.parse_report)
+    report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Every parameter's value for ``trial``, in file order."""
@@ -205,5 +207,6 @@ class SearchSpace:
                 "sampler": self.sampler,
                 "trials": self.trials,
                 "timeout": self.timeout,
+                "report": self.report,
             }
         )

@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "space": {"records", "pruners"},
     "dashboard": {"records", "storage", "commands"},
     "analysis": {"records"},
+    "report": {"records", "frame", "predictions", "storage", "analysis", "dashboard"},
     "run": None,
     "cli": None,
 }

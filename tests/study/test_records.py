@@ -211,6 +211,8 @@ RECORD = StudyRecord(
     versions={"optuna": optuna.__version__},
     train_counts=[3, 2],
     classes=["cat", "dog"],
+    class_counts=[5, 3],
+    split_files={"train": "/data/split/train.jsonl", "val": "/data/split/val.jsonl"},
 )
 
 

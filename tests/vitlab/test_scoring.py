@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vitlab.scoring import Tally
+from vitlab.scoring import DROPPED, Tally
 
 CLASSES = 6
 
@@ -57,6 +58,21 @@ def test_scores_table(kept, labels, rankings, top1, top5, top1_kept, correct):
     assert s.per_class.correct.tolist() == correct
     assert s.per_class.total.tolist() == torch.bincount(y, minlength=CLASSES).tolist()
     assert s.loss == pytest.approx(F.cross_entropy(logits, y).item())
+    # The predictions agree with top-1 image by image, in the split's order.
+    assert s.labels.tolist() == labels
+    assert (s.predicted == s.labels).mean() == pytest.approx(top1)
+    hits = s.predicted == s.labels
+    assert np.bincount(s.labels[hits], minlength=CLASSES).tolist() == correct
+
+
+def test_predicted_marks_a_dropped_class_hit_as_dropped():
+    """A top-1 that is the image's own class, but a dropped one, is an error: DROPPED."""
+    kept = torch.tensor([True, False, True, True, True, True])
+    tally = Tally(kept)
+    tally.add(one_hot_logits([[1], [1], [2]]), torch.tensor([1, 0, 2]))
+    s = tally.scores()
+    assert s.predicted.tolist() == [DROPPED, 1, 2]
+    assert s.top1 == pytest.approx(1 / 3)
 
 
 def test_an_empty_split_scores_zero():

@@ -30,6 +30,17 @@ def run(config: TrainConfig, **kwargs) -> list[EpochMetrics]:
     return list(Trainer(config, progress=False, **kwargs).fit())
 
 
+def test_the_best_epochs_val_predictions_are_kept(tiny_config):
+    trainer = Trainer(tiny_config, progress=False)
+    history = list(trainer.fit())
+    best = trainer.best()
+    assert trainer.best_predictions is not None and best is not None
+    labels, predicted = trainer.best_predictions
+    assert labels.tolist() == trainer.dataset.val.labels.tolist()
+    assert (predicted == labels).mean() == pytest.approx(best.val_top1)
+    assert len(history) == 2
+
+
 def test_metrics_fields_present_and_sane(tiny_config):
     history = run(tiny_config)
     assert [m.epoch for m in history] == [1, 2]

@@ -15,9 +15,11 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
+from study import predictions
 from study.run.objective import Objective
 from study.run.runner import Interrupted, RunOptions, run_study
 from tests.helpers import start
@@ -76,7 +78,15 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
         if t.state == TrialState.COMPLETE:
             # Scored at its best epoch, also when stopped early for overfitting.
             assert t.value == max(curves["val_top1"]) == t.user_attrs["best_val_top1"]
+    # Every trial's val predictions at its best epoch: one artifact, agreeing with its top-1.
+    store = FileSystemArtifactStore("results/artifacts")
+    for t in trials:
+        labels, predicted = predictions.download(store, t.user_attrs["val_predictions_artifact"])
+        assert (predicted == labels).mean() == pytest.approx(t.user_attrs["best_val_top1"])
     attrs = study.user_attrs
+    assert sum(attrs["class_counts"]) == attrs["split_summary"]["images"]
+    assert len(attrs["class_counts"]) == len(attrs["classes"])
+    assert all(Path(path).is_file() for path in attrs["split_files"].values())
     # The study's baseline parameters, under their own key: a trial's "baseline" is a flag.
     assert attrs["baseline_params"] == first.params and "baseline" not in attrs
     assert attrs["split_summary"]["classes_only_in_val"] == 0

@@ -176,6 +176,7 @@ def test_train_config_overrides_fixed_and_ladder_and_names_the_file(tmp_path: Pa
 
 def test_roles_and_as_dict_round_trip(tmp_path: Path) -> None:
     space = load_space(write(tmp_path, {"trials": 5, "timeout": 60.0}))
+    assert space.report == {"bucket_edges": [10, 100]}  # the documented default
     assert space.roles() == {
         "model": "scientific",
         "weight_decay": "scientific",
@@ -193,6 +194,7 @@ def test_roles_and_as_dict_round_trip(tmp_path: Path) -> None:
     )
     again = load_space(again_path)
     assert again.params == space.params and again.baseline == space.baseline
+    assert again.report == space.report
     assert (again.fixed, again.models, again.trials, again.timeout) == (
         space.fixed,
         space.models,
@@ -380,6 +382,13 @@ ERRORS = [
         ["data", "val_frac + test_frac must be < 1"],
     ),
     ("bad trials", {"trials": 0}, ["trials", "> 0"]),
+    ("bad report key", {"report": {"buckets": [5]}}, ["report.buckets", "unknown key"]),
+    (
+        "bucket edges not increasing",
+        {"report": {"bucket_edges": [10, 10]}},
+        ["report.bucket_edges", "increasing integers >= 1", "[10, 10]"],
+    ),
+    ("bucket edge zero", {"report": {"bucket_edges": [0]}}, ["report.bucket_edges", "[0]"]),
     ("no params", {"params": {}, "baseline": {}}, ["params", "at least one"]),
     (
         "weights for an unknown preset",

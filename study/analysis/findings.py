@@ -1,0 +1,57 @@
+"""What section 2 ("what mattered") finds per parameter, as the answer section reads it.
+
+:func:`study.analysis.mattered.get_mattered_info` makes a :class:`MatteredInfo`; the answer
+section (:mod:`study.analysis.answer`) turns its findings into one sentence each. Numbers are
+fractions of val top-1 (0.01 = one point) unless named otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An estimate with its 95 % interval."""
+
+    estimate: float
+    low: float
+    high: float
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One parameter: its importance by each evaluator, its effect, and the page's verdict."""
+
+    name: str
+    role: str  # scientific | nuisance
+    importance: tuple[tuple[str, Interval], ...]  # (evaluator name, importance in [0, 1])
+    effect: Interval | None  # val top-1 from the baseline's value to the best trial's
+    baseline_value: Any
+    best_value: Any
+    direction: str  # e.g. "more weight decay → better, up to ~0.1, then worse"
+    verdict: str  # one line, e.g. "not distinguishable from noise in this study"
+    sentence: str  # the answer's one sentence about it
+
+    @property
+    def distinguishable(self) -> bool:
+        return self.effect is not None and self.effect.excludes_zero
+
+
+@dataclass(frozen=True)
+class MatteredInfo:
+    """Section 2: the scientific parameters ranked, the nuisance ones apart, the fixed listed."""
+
+    effect_method: str  # how effects are estimated, named on the page
+    evaluators: tuple[str, ...]  # the importance evaluators, named on the page
+    trials: int  # finished trials the estimates use
+    findings: tuple[Finding, ...]  # scientific parameters, most important first
+    nuisance: tuple[Finding, ...] = ()
+    fixed: tuple[str, ...] = ()
+    disagreement: str | None = None  # where the evaluators rank differently, in one line
+    note: str | None = None  # e.g. why nothing could be estimated (too few trials)

@@ -1,0 +1,1 @@
+"""``python -m study report``: the study's one offline HTML page (load, build, publish)."""
