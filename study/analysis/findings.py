@@ -55,3 +55,23 @@ class MatteredInfo:
     fixed: tuple[str, ...] = ()
     disagreement: str | None = None  # where the evaluators rank differently, in one line
     note: str | None = None  # e.g. why nothing could be estimated (too few trials)
+
+
+# The one threshold for "can this study rank its parameters": a surrogate fitted on fewer than
+# about ten trials per searched parameter mostly fits noise (the usual rule of thumb for
+# regression and random forests; fANOVA and PED-ANOVA are no better). Below it the page shows
+# no ranking, only what would settle it. Section 2 orders findings by it; the answer words it.
+MIN_TRIALS_PER_PARAM = 10
+
+
+def trials_to_rank(params: int) -> int:
+    """The finished trials (baseline included) a study of ``params`` searched parameters needs
+    before the page ranks them."""
+    if params < 0:
+        raise ValueError(f"params must be >= 0, got {params!r}")
+    return MIN_TRIALS_PER_PARAM * max(params, 1)
+
+
+def can_rank(trials: int, params: int) -> bool:
+    """Whether ``trials`` finished trials are enough to rank ``params`` parameters."""
+    return trials >= trials_to_rank(params)
