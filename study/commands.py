@@ -52,3 +52,13 @@ def dashboard_command(url: str, artifacts: Path = DEFAULT_ARTIFACTS) -> str:
     if artifacts != DEFAULT_ARTIFACTS:
         args += ["--artifacts", str(artifacts)]
     return shlex.join(args)
+
+
+def report_command(study_name: str, url: str, artifacts: Path = DEFAULT_ARTIFACTS) -> str:
+    """The command that (re)builds a study's report."""
+    args = ["python", "-m", "study", "report", "--study", study_name]
+    if url != default_storage_url():
+        args += ["--storage", url]
+    if artifacts != DEFAULT_ARTIFACTS:
+        args += ["--artifacts", str(artifacts)]
+    return shlex.join(args)

@@ -46,9 +46,7 @@ def points(value: float | None, digits: int = 1, sign: bool = True) -> str:
     return f"{100 * value:{'+' if sign else ''}.{digits}f} points"
 
 
-def table(
-    header: Sequence[Any], rows: Iterable[Sequence[Any]], *, cls: str | None = None
-) -> Html:
+def table(header: Sequence[Any], rows: Iterable[Sequence[Any]], *, cls: str | None = None) -> Html:
     """An HTML table; every cell escaped unless it is an :class:`Html` fragment."""
     attr = f' class="{esc(cls)}"' if cls else ""
     head = "".join(f"<th>{esc(h)}</th>" for h in header)

@@ -17,15 +17,18 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 from scipy.stats import norm
 
-from study import records
-from study.analysis.inputs import Predictions, ReportInputs
+from study import predictions, records
+from study.analysis.inputs import Predictions, ReportInputs, prediction_trials
 from study.frame import trials_frame
+
+if TYPE_CHECKING:
+    from optuna.artifacts._protocol import ArtifactStore  # a Protocol Optuna does not export
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,13 @@ def planted_study(
     storage: str | optuna.storages.BaseStorage | None = None,
     study_name: str = "planted",
     prune_below: float | None = None,
+    store: ArtifactStore | None = None,
 ) -> tuple[optuna.Study, dict[int, Predictions]]:
     """A finished study of ``trials`` trials (the baseline first) and every trial's predictions.
 
     ``sampler`` defaults to seeded TPE; ``prune_below`` (a fraction under the baseline's
     expected top-1) prunes trials expected below it at half their epochs, as a floor would.
+    With ``store``, every trial's predictions are also uploaded as a run uploads them.
     """
     rng = np.random.default_rng(seed)
     split = _Split.draw(planted, rng)
@@ -124,6 +129,8 @@ def planted_study(
         curves = _curves(pred.top1, epochs, planted, rng)
         attrs = _trial_attrs(trial.number == 0, curves, params, pruned)
         records.write_trial_attrs(trial, attrs)
+        if store is not None:
+            predictions.upload(trial, store, np.stack([pred.labels, pred.predicted]))
         if pruned:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
@@ -131,13 +138,9 @@ def planted_study(
     return study, found
 
 
-def planted_inputs(
-    planted: Planted, trials: int, *, seed: int = 0, **kwargs: Any
-) -> ReportInputs:
+def planted_inputs(planted: Planted, trials: int, *, seed: int = 0, **kwargs: Any) -> ReportInputs:
     """The report's inputs for a planted study (in memory unless ``storage`` is given)."""
     study, found = planted_study(planted, trials, seed=seed, **kwargs)
-    from study.analysis.inputs import prediction_trials
-
     frame = trials_frame(study)
     keep = set(prediction_trials(frame))
     return ReportInputs(

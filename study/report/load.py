@@ -75,7 +75,7 @@ def class_groups(record: records.StudyRecord, field: str) -> dict[str, str]:
     for path in files:
         if not path.is_file():
             raise UserError(f"--group-by {field}: split file {path} not found")
-        manifest = read_manifest(path)
+        manifest = read_manifest(path, check_files=False)  # the labels, not the images
         for rec in manifest.records:
             value = rec.extra.get(field)
             if value is not None:

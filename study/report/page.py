@@ -74,8 +74,7 @@ def build_page(
         if timings is not None:
             timings[section.anchor] = time.perf_counter() - start
         parts.append(
-            f'<section id="{esc(section.anchor)}"><h2>{esc(section.title)}</h2>{fragment}'
-            "</section>"
+            f'<section id="{esc(section.anchor)}"><h2>{esc(section.title)}</h2>{fragment}</section>'
         )
     nav = "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections)
     name = esc(inputs.study_name)

@@ -67,7 +67,9 @@ def write_report(
         try:
             replace_report_artifact(study, storage, store, path)
         except Exception as e:  # best-effort: the file on disk is the report
-            print(f"warning: report artifact not uploaded: {type(e).__name__}: {e}", file=sys.stderr)
+            print(
+                f"warning: report artifact not uploaded: {type(e).__name__}: {e}", file=sys.stderr
+            )
     if storage_url is not None:
         _link_in_note(study, storage, storage_url, artifacts, path)
     return path

@@ -21,9 +21,10 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from study import records
-from study.commands import dashboard_command, optuna_command, run_command
+from study.commands import dashboard_command, optuna_command, report_command, run_command
 from study.dashboard.notes import study_note, write_study_note
 from study.data import PreparedSplit, prepare_split
+from study.report.publish import default_report_path, write_report
 from study.run.interrupt import InterruptGate
 from study.run.loop import StopAfterFailures, optimize
 from study.run.objective import Objective, TrialEvents
@@ -113,6 +114,7 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
     if done < total:
         _run_trials(study, plan, dataset, progress, run_command(opts, name, url), out)
     _print_end(study, url, plan.artifacts, out)
+    _write_report(study, storage, plan, out)
     return study
 
 
@@ -155,7 +157,7 @@ def _write_study_note(
     study: optuna.Study, storage: RDBStorage, plan: RunPlan, prepared: PreparedSplit
 ) -> None:
     """The study's note in optuna-dashboard: how it was run and where its results live."""
-    report = Path("reports") / f"{plan.study_name}.html"
+    report = default_report_path(plan.study_name)
     body = study_note(
         name=plan.study_name,
         space=str(plan.space.source),
@@ -264,3 +266,26 @@ def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> N
     print(f"study {study.study_name!r} lives in {url}", file=out)
     print(f"watch it: {dashboard_command(url, artifacts)}", file=out)
     print(f"or: {optuna_command('trials', study.study_name, url)}", file=out)
+
+
+def _write_report(study: optuna.Study, storage: RDBStorage, plan: RunPlan, out: TextIO) -> None:
+    """The study's report, written as the run ends; its failure costs no finished trial."""
+    path = default_report_path(study.study_name)
+    try:
+        write_report(
+            study,
+            storage,
+            _artifact_store(plan.artifacts),
+            path,
+            storage_url=plan.storage_url,
+            artifacts=plan.artifacts,
+            out=out,
+        )
+    except Exception as e:  # the trials are saved; the report can be rebuilt with `report`
+        print(
+            f"warning: report not written ({type(e).__name__}: {e}); rebuild it with: "
+            f"{report_command(study.study_name, plan.storage_url, plan.artifacts)}",
+            file=sys.stderr,
+        )
+        return
+    print(f"report: {path}", file=out)

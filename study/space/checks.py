@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import typing
 from collections.abc import Iterable, Mapping, Sequence
@@ -262,7 +263,7 @@ def parse_report(raw: Any, source: Path) -> dict[str, Any]:
         not isinstance(edges, list)
         or not edges
         or not all(isinstance(e, int) and not isinstance(e, bool) and e >= 1 for e in edges)
-        or any(b <= a for a, b in zip(edges, edges[1:]))
+        or any(b <= a for a, b in itertools.pairwise(edges))
     ):
         raise fail(
             source,

@@ -31,11 +31,10 @@ from study.dashboard.notes import study_note, trial_note
 from study.dashboard.server import check_storage_url, is_loopback, open_dashboard
 from study.run.objective import Objective
 from study.run.runner import RunOptions, run_study
-from tests.helpers import start
+from tests.helpers import CHROMIUM, require_chromium, start
 from tests.study.helpers import storage_url, write_space
 from vitlab.errors import UserError
 
-CHROMIUM = Path("/usr/bin/chromium")
 PLOTLYJS_FILE = f"plotly-{get_plotlyjs_version()}.min.js"
 
 # ---------------------------------------------------------------------------- pure functions
@@ -685,15 +684,6 @@ def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
-
-
-def require_chromium() -> None:
-    """Fail without the system Chromium (skip only when STUDY_ALLOW_NO_BROWSER=1 says so)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: apt-get install -y chromium"
-        if os.environ.get("STUDY_ALLOW_NO_BROWSER") == "1":
-            pytest.skip(reason)
-        pytest.fail(f"{reason}, or set STUDY_ALLOW_NO_BROWSER=1 to skip this test")
 
 
 def test_a_browser_shows_the_trials(watched, tmp_path):

@@ -42,10 +42,14 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
     # rules may stop) is pruned at its first epoch, so a prune reason is always checked below.
     wrapped = {"type": "threshold", "lower": 1.0, "n_warmup_steps": 0}
     space = write_space(in_tmp, trials=4, wrapped=wrapped)
+    out = io.StringIO()
     study = run_study(
-        RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)),
-        out=open(os.devnull, "w"),
+        RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)), out=out
     )
+    # The run ends with its report, as the README's quick start says.
+    assert out.getvalue().splitlines()[-1] == "report: reports/tiny.html"
+    assert "<!DOCTYPE html>" in Path("reports/tiny.html").read_text()
+    assert study.user_attrs["report_artifact"]
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] + [TrialState.PRUNED] * 3
     for t in trials[1:]:
