@@ -20,7 +20,7 @@ ALLOWED: dict[str, set[str] | None] = {
     "pruners": {"records"},
     "space": {"records", "pruners"},
     "dashboard": {"records", "storage", "commands"},
-    "analysis": {"records"},
+    "analysis": {"records", "frame", "predictions"},  # frame, predictions: planted.py
     "report": {"records", "frame", "predictions", "storage", "analysis", "dashboard"},
     "run": None,
     "cli": None,
