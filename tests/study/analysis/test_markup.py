@@ -38,7 +38,13 @@ def test_esc(value, expected):
 
 @pytest.mark.parametrize(
     ("value", "digits", "expected"),
-    [(0.4231, 1, "42.3 %"), (0.0, 1, "0.0 %"), (1.0, 0, "100 %"), (None, 1, "–"), (math.nan, 1, "–")],
+    [
+        (0.4231, 1, "42.3 %"),
+        (0.0, 1, "0.0 %"),
+        (1.0, 0, "100 %"),
+        (None, 1, "–"),
+        (math.nan, 1, "–"),
+    ],
 )
 def test_pct(value, digits, expected):
     assert pct(value, digits) == expected

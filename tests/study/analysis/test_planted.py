@@ -33,9 +33,7 @@ def test_a_planted_study_reads_like_a_run():
 def test_top1_is_the_planted_truth_plus_binomial_noise():
     planted = Planted(effects={"a": 0.2}, nulls=(), baseline={"a": 0.0}, base=0.3)
     study, found = planted_study(planted, 300, sampler=optuna.samplers.RandomSampler(0))
-    residuals = [
-        found[t.number].top1 - planted.expected_top1(t.params) for t in study.trials
-    ]
+    residuals = [found[t.number].top1 - planted.expected_top1(t.params) for t in study.trials]
     sd = np.sqrt(0.4 * 0.6 / planted.val_images)
     assert abs(np.mean(residuals)) < 3 * sd / np.sqrt(300)  # unbiased
     assert 0.7 * sd < np.std(residuals) < 1.3 * sd  # the noise of 326 images

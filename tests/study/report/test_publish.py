@@ -43,9 +43,7 @@ def stored(tmp_path):
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     store = FileSystemArtifactStore(tmp_path / "artifacts")
     (tmp_path / "artifacts").mkdir()
-    study, found = planted_study(
-        Planted(), 8, storage=url, study_name="planted", store=store
-    )
+    study, found = planted_study(Planted(), 8, storage=url, study_name="planted", store=store)
     return {"url": url, "study": study, "store": store, "found": found, "tmp": tmp_path}
 
 
@@ -133,7 +131,11 @@ def test_the_default_report_path(name, path):
 
 def test_class_groups_come_from_the_split_files(tmp_path):
     lines = {
-        "train": [("a.png", "rosa", "Rosa"), ("b.png", "rubus", "Rubus"), ("c.png", "rosa", "Rosa")],
+        "train": [
+            ("a.png", "rosa", "Rosa"),
+            ("b.png", "rubus", "Rubus"),
+            ("c.png", "rosa", "Rosa"),
+        ],
         "val": [("d.png", "rosa", "Rosaceae?"), ("e.png", "rosa", "Rosa")],
     }
     files = {}
