@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from study.analysis.markup import MISSING, Html, paragraph, table
+from study.analysis.markup import MISSING, Html, paragraph, pct, table
 
 SPLITS = ("train", "val", "test")
 RANDOM_FRACTIONS = (Fraction(8, 10), Fraction(1, 10), Fraction(1, 10))  # train, val, test
@@ -183,7 +183,7 @@ def _draw_table(split: SplitTable) -> Html:
         (
             "singleton fraction",
             split.singleton_fraction,
-            _cell(split.singleton_fraction, ".1%") + " of classes",
+            pct(split.singleton_fraction) + " of classes",
         ),
     ]
     rows = [r for r in per_split if any(c != MISSING for c in r[1:])]
