@@ -137,11 +137,7 @@ def get_comparison(inputs: ReportInputs) -> Comparison:
         d = paired_difference(a.correct, b.correct)
         stats = (d.difference, d.low, d.high, d.p_value, True, d.images, None)
     else:
-        why = (
-            "val predictions are missing"
-            if a is None or b is None
-            else ("their val predictions are on different images")
-        )
+        why = "val predictions are missing" if a is None or b is None else "on different images"
         stats = _unpaired(base_top1, best_top1, inputs.val_images, why)
     return Comparison("compared", base_n, base_top1, best_n, best_top1, *stats)
 
@@ -162,10 +158,8 @@ def get_verdict(trials: int, params: int, mattered: MatteredInfo | None) -> Verd
     """What ``trials`` finished trials of ``params`` searched parameters can tell (see module)."""
     if params == 0:
         return Verdict("no_params", "no parameter is searched: there is nothing to rank")
-    need, head = (
-        trials_to_rank(params),
-        f"{_plural(trials, 'trial')} for {_plural(params, 'parameter')}",
-    )
+    need = trials_to_rank(params)
+    head = f"{_plural(trials, 'trial')} for {_plural(params, 'parameter')}"
     if not can_rank(trials, params):
         more = _plural(need - trials, "more trial")
         return Verdict(
@@ -188,7 +182,7 @@ def get_verdict(trials: int, params: int, mattered: MatteredInfo | None) -> Verd
         return Verdict("no_effect", f"{text}; every estimate is zero")
     total = max(math.ceil(min(needed)), n + 1)
     more = _plural(total - n, "more trial")
-    tail = f"if the largest estimate held, about {more} (intervals narrow as 1/√n) would tell"
+    tail = f"if the clearest estimate held, about {more} (intervals narrow as 1/√n) would tell"
     return Verdict("no_effect", f"{text}; {tail}", total)
 
 

@@ -177,7 +177,7 @@ def test_demo_verdict_is_too_few_to_rank():
             Verdict(
                 "no_effect",
                 "30 trials for 2 parameters: enough to rank, but no parameter's "
-                "effect is beyond noise; if the largest estimate held, about 90 more trials "
+                "effect is beyond noise; if the clearest estimate held, about 90 more trials "
                 "(intervals narrow as 1/√n) would tell",
                 120,
             ),
@@ -247,6 +247,11 @@ def test_unpaired_fallback_by_hand():
         images=100,
         note="unpaired binomial interval (val predictions are missing): wider than a paired one",
     )
+    labels = np.zeros(5, dtype=np.int64)
+    apart = {0: Predictions(labels, labels), 1: Predictions(labels[:4], labels[:4])}
+    other = get_comparison(_inputs([0.4, 0.5], val_images=100, predictions=apart))
+    assert other.note == "unpaired binomial interval (on different images): wider than a paired one"
+    assert (other.low, other.high) == (pytest.approx(0.1 - z * se), pytest.approx(0.1 + z * se))
     no_size = get_comparison(_inputs([0.4, 0.5], val_images=0))
     assert no_size.low is None and not no_size.beyond_noise
     assert "no interval" in draw_answer(get_answer_info(_inputs([0.4, 0.5], val_images=0), None))
