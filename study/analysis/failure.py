@@ -9,8 +9,9 @@ The kinds, checked in this order (the first that holds wins):
 
 - ``val_at_chance``: train learns (its top-1 reaches LEARNED_FACTOR times the chance limit; with
   no train top-1, its loss falls below LEARNED_LOSS * ln(classes)) while val top-1 never rises
-  above the chance limit: the larger of CHANCE_FACTOR * chance and chance + CHANCE_SE binomial
-  standard errors on ``val_images``. An overfit model is not at exactly chance on val images of
+  above the chance limit: CHANCE_FACTOR * chance (at most CHANCE_CAP above chance, which matters
+  for a few classes only), or chance + CHANCE_SE binomial standard errors on ``val_images`` if
+  that is higher. An overfit model is not at exactly chance on val images of
   classes it trained on; a val label index built apart from the train one is. A data or label
   problem, not overfitting.
 - ``underfitting``: train top-1 stays below UNDERFIT_TOP1 (when known) and both losses stay above
@@ -31,7 +32,8 @@ from dataclasses import dataclass
 
 from study import records
 
-CHANCE_FACTOR = 3.0  # val top-1 under 3x chance is "at chance" whatever the val size
+CHANCE_FACTOR = 3.0  # val top-1 under 3x chance is "at chance" whatever the val size ...
+CHANCE_CAP = 0.05  # ... up to 5 points above chance (with 10 classes, 3x chance is 30 %)
 CHANCE_SE = 3.0  # ... and so is anything within 3 standard errors of chance on the val images
 LEARNED_FACTOR = 2.0  # train "learns": its top-1 reaches twice the chance limit
 LEARNED_LOSS = 0.75  # with no train top-1: train loss below 3/4 of the uniform-guess loss
@@ -94,7 +96,7 @@ def pct(x: float) -> str:
 def chance_limit(classes: int, val_images: int | None = None) -> float:
     """The highest val top-1 still called chance (see the module docstring)."""
     chance = 1 / classes
-    limit = CHANCE_FACTOR * chance
+    limit = min(CHANCE_FACTOR * chance, chance + CHANCE_CAP)
     if val_images:
         limit = max(limit, chance + CHANCE_SE * math.sqrt(chance * (1 - chance) / val_images))
     return limit
