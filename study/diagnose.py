@@ -28,6 +28,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
     "train_top1": ("train_top1",),
     "val_top5": ("val_top5", "eval_top5"),
 }
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")  # any other file: JSONL if it starts with "{"
 REQUIRED = ("train_loss", "val_loss", "val_top1")
 TOP = ("val_top1", "train_top1", "val_top5")
 
@@ -40,7 +41,8 @@ def _rows(path: Path) -> tuple[bool, list[tuple[int, dict[str, Any]]]]:
         raise UserError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"{path}: cannot be read ({e})") from None
-    is_csv = path.suffix.lower() == ".csv" or not text.lstrip().startswith("{")
+    suffix = path.suffix.lower()
+    is_csv = suffix == ".csv" or (suffix not in JSON_SUFFIXES and not text.lstrip().startswith("{"))
     if is_csv:
         reader = csv.DictReader(text.splitlines())
         return True, [(i + 2, dict(row)) for i, row in enumerate(reader)]
