@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from study.analysis.findings import Interval
 from study.analysis.inputs import Predictions
@@ -83,6 +84,19 @@ def wilson(correct: int, images: int) -> Interval | None:
     # at 0 or all correct the bound is exactly 0 or 1; the formula leaves rounding dust
     low = 0.0 if correct == 0 else max(0.0, centre - half)
     return Interval(p, low, 1.0 if correct == images else min(1.0, centre + half))
+
+
+def mean_interval(values: Sequence[float]) -> Interval | None:
+    """The mean of the finite ``values`` with its 95 % t-interval (one value: infinite)."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return None
+    mean = float(x.mean())
+    if len(x) == 1:
+        return Interval(mean, -math.inf, math.inf)
+    half = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
+    return Interval(mean, mean - half, mean + half)
 
 
 def shares(

@@ -16,7 +16,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from scipy.stats import t as student_t
 
 from study import records
 from study.analysis.findings import Interval
@@ -28,6 +27,7 @@ from study.analysis.groups import (
     draw_hardest,
     get_groups_info,
     hardest_classes,
+    mean_interval,
     overall,
     shares,
     top1_text,
@@ -210,19 +210,6 @@ def _at_best(curves: dict, best_epoch: Any) -> float:
         return math.nan
     i = epochs.index(int(best_epoch))
     return float(values[i]) if i < len(values) else math.nan
-
-
-def mean_interval(values: pd.Series) -> Interval | None:
-    """The mean of the finite ``values`` with its 95 % t-interval (one value: infinite)."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return None
-    mean = float(x.mean())
-    if len(x) == 1:
-        return Interval(mean, -math.inf, math.inf)
-    half = float(student_t.ppf(0.975, len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x)))
-    return Interval(mean, mean - half, mean + half)
 
 
 def difference_text(d: PairedDifference | None) -> str:
