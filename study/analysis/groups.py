@@ -263,7 +263,7 @@ def draw_hardest(trial: int | None, hardest: Sequence[HardClass]) -> Html:
     head += ["predicted instead", "of its val images"]
     rows = [
         [c.name, c.train_images, c.images, top1_text(c.top1), c.instead or MISSING]
-        + ([f"{c.instead_images} images"] if c.instead else [MISSING])
+        + ([f"{c.instead_images} of {c.images}"] if c.instead else [MISSING])
         for c in hardest
     ]
     intro = paragraph(

@@ -157,6 +157,7 @@ def _reason(row: tuple) -> str:
 
 STYLE = (
     f"#{TABLE_ID} th button{{all:unset;cursor:pointer;font-weight:600}}"
+    f"#{TABLE_ID} td:not(:last-child){{white-space:nowrap}}"
     f"#{TABLE_ID} th[aria-sort=ascending] button::after{{content:' ▲'}}"
     f"#{TABLE_ID} th[aria-sort=descending] button::after{{content:' ▼'}}"
     ".trials-scroll{max-height:640px;overflow:auto}"

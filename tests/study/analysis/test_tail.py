@@ -205,7 +205,7 @@ def test_draw_escapes_and_says_the_key_things():
     assert SCRIPT not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     for text in ("tail: ≤ 10", "head: &gt; 100", "predicted instead", "Groups", "min_images"):
         assert text in page or text.lower() in page.lower(), text
-    assert 'id="tail-tradeoff"' in page
+    assert 'id="tail-tradeoff"' in page and "<td>a</td><td>1 of 2</td>" in page
     assert "not distinguishable from noise in this study" in page
 
 
