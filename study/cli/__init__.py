@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from study.cli.arguments import DEBUG_HELP, Command, Sub, add_debug
+from study.cli.diagnose import add_diagnose, cmd_diagnose
 from study.cli.report import add_report, cmd_report
 from study.cli.search import add_dashboard, add_run, cmd_dashboard, cmd_run, run_options
 from study.cli.single import (
@@ -40,6 +41,7 @@ COMMANDS: tuple[tuple[Callable[[Sub], argparse.ArgumentParser], Command], ...] =
     (add_run, cmd_run),
     (add_dashboard, cmd_dashboard),
     (add_report, cmd_report),
+    (add_diagnose, cmd_diagnose),
     (add_split, cmd_split),
     (add_cache, cmd_cache),
     (add_train, cmd_train),

@@ -1,7 +1,72 @@
-"""The report's sections, top to bottom: each a pure ``get_*_info`` and a ``draw_*``."""
+"""The report's sections, top to bottom: each a pure ``get_*_info`` and a ``draw_*``.
+
+The answer comes first on the page but is made of section 2's findings, so its build computes
+them once and section 2 draws the same object (never a second, different estimate).
+"""
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
+from study.analysis.answer import draw_answer, get_answer_info
+from study.analysis.cost import draw_cost, get_cost_info
+from study.analysis.diagnostics import draw_diagnostics, get_diagnostics_info
+from study.analysis.findings import MatteredInfo
+from study.analysis.inputs import ReportInputs
+from study.analysis.markup import Html
+from study.analysis.mattered import draw_mattered, get_mattered_info
+from study.analysis.tail import draw_tail, get_tail_info
+from study.analysis.trials_table import draw_trials_table, get_trials_table_info
+from study.analysis.views import draw_views, get_views_info
 from study.report.page import Section
 
-SECTIONS: tuple[Section, ...] = ()
+MATTERED = "mattered"
+
+
+def _progress(line: str) -> None:
+    print(f"report:   {line}", file=sys.stdout, flush=True)
+
+
+def _mattered_info(inputs: ReportInputs, infos: dict[str, Any]) -> MatteredInfo:
+    if infos.get(MATTERED) is None:
+        infos[MATTERED] = get_mattered_info(inputs, progress=_progress)
+    return infos[MATTERED]
+
+
+def _answer(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
+    try:
+        mattered = _mattered_info(inputs, infos)
+    except Exception as e:  # the answer still shows the baseline, the split and the states
+        print(f"warning: report: what mattered could not be estimated: {e!r}", file=sys.stderr)
+        mattered = None
+    info = get_answer_info(inputs, mattered)
+    return info, draw_answer(info)
+
+
+def _mattered(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
+    info = _mattered_info(inputs, infos)
+    return info, draw_mattered(info)
+
+
+def _plain(get, draw):  # type: ignore[no-untyped-def]
+    """A section that reads only the inputs."""
+
+    def build(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
+        info = get(inputs)
+        return info, draw(info)
+
+    return build
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("answer", "The answer", _answer),
+    Section(MATTERED, "What mattered, ranked", _mattered),
+    Section(
+        "diagnostics", "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)
+    ),
+    Section("views", "Per-parameter views", _plain(get_views_info, draw_views)),
+    Section("cost", "Size and cost", _plain(get_cost_info, draw_cost)),
+    Section("tail", "The long tail", _plain(get_tail_info, draw_tail)),
+    Section("trials", "All trials", _plain(get_trials_table_info, draw_trials_table)),
+)

@@ -177,8 +177,8 @@ def test_train_help_names_a_config_that_exists():
     assert (REPO / DEMO_TRAIN_CONFIG).is_file()
 
 
-COMMANDS = ["run", "dashboard", "split", "cache", "train", "pretrain", "demo"]
-REQUIRED = {"train": ["--config", "x.yaml"]}  # what a command needs besides its defaults
+COMMANDS = ["run", "dashboard", "report", "diagnose", "split", "cache", "train", "pretrain", "demo"]
+REQUIRED = {"train": ["--config", "x.yaml"], "diagnose": ["--metrics", "m.csv", "--classes", "5"]}  # what a command needs besides its defaults
 
 
 def help_text(capsys, monkeypatch, command: str) -> str:
@@ -214,6 +214,9 @@ DEFAULTS = [
     ("dashboard", "--host", f"default {DEFAULT_HOST}", DEFAULT_HOST),
     ("dashboard", "--port", f"default {DEFAULT_PORT}", DEFAULT_PORT),
     ("dashboard", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("report", "--storage", default_storage_url(), None),
+    ("report", "--out", "reports/<study>.html", None),
+    ("report", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
     ("split", "--manifest", DEMO_ROOT, None),
     ("split", "--out", SPLITS_ROOT, None),
     ("split", "--seed", f"default {DataConfig().split_seed}", DataConfig().split_seed),
