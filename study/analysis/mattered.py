@@ -91,7 +91,7 @@ def _disagreement(findings: Sequence[Finding]) -> str | None:
     if len(orders) < 2 or len({tuple(o) for o in orders.values()}) == 1:
         return None
     a, b = orders.values()
-    moved = [n for i, n in enumerate(a) if b[i] != n]
+    moved = [f.name for f in findings if a.index(f.name) != b.index(f.name)]
     said = "; ".join(f"{label}: {' > '.join(order)}" for label, order in orders.items())
     return f"The two evaluators rank {', '.join(moved)} differently ({said})."
 
@@ -156,7 +156,8 @@ def get_mattered_info(
         sci = _lead_largest(sci)
     elif scientific:
         note = (
-            f"{n} finished trials for {len(scientific)} scientific parameters: too few to rank "
+            f"{n} finished trials for {len(scientific)} scientific "
+            f"parameter{'s' if len(scientific) > 1 else ''}: too few to rank "
             f"(ranking needs {trials_to_rank(len(scientific))}); shown in the search space's order."
         )
     else:
