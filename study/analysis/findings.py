@@ -55,6 +55,7 @@ class MatteredInfo:
     fixed: tuple[str, ...] = ()
     disagreement: str | None = None  # where the evaluators rank differently, in one line
     note: str | None = None  # e.g. why nothing could be estimated (too few trials)
+    resampling: str = ""  # how the intervals were computed (resamples, subsampling), for the page
 
 
 # The one threshold for "can this study rank its parameters": a surrogate fitted on fewer than
