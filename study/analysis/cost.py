@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import plotly.graph_objects as go
@@ -66,7 +67,7 @@ def _near(front: tuple[Point, ...], margin: float | None) -> tuple[tuple[int, ..
     ``margin`` of the front's top."""
     if margin is None or not front:
         return (), None
-    steps = tuple(b[0] for a, b in zip(front, front[1:], strict=False) if b[2] - a[2] < margin)
+    steps = tuple(b[0] for a, b in pairwise(front) if b[2] - a[2] < margin)
     top = front[-1][2]
     return steps, next(p for p in front if top - p[2] < margin)
 
