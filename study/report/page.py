@@ -27,6 +27,29 @@ class Section:
     anchor: str
     title: str
     build: Callable[[ReportInputs, dict[str, Any]], tuple[Any, Html]]  # -> (info, fragment)
+    needs: tuple[str, ...] = ()  # anchors of sections whose infos it reads: built before it
+
+
+def build_order(sections: Sequence[Section]) -> list[Section]:
+    """``sections`` in an order that builds every section after the ones it needs (the page
+    still shows them in their own order)."""
+    by_anchor = {s.anchor: s for s in sections}
+    order: list[Section] = []
+
+    def visit(section: Section, path: tuple[str, ...]) -> None:
+        if section in order:
+            return
+        if section.anchor in path:
+            raise ValueError(f"sections need each other: {' -> '.join((*path, section.anchor))}")
+        for anchor in section.needs:
+            if anchor not in by_anchor:
+                raise ValueError(f"section {section.anchor!r} needs {anchor!r}, not on the page")
+            visit(by_anchor[anchor], (*path, section.anchor))
+        order.append(section)
+
+    for section in sections:
+        visit(section, ())
+    return order
 
 
 STYLE = """
@@ -57,8 +80,8 @@ def build_page(
     ``timings`` (if given) receives each section's seconds, by anchor (the benchmark's figures).
     """
     infos: dict[str, Any] = {}
-    parts = []
-    for i, section in enumerate(sections, 1):
+    fragments: dict[str, str] = {}
+    for i, section in enumerate(build_order(sections), 1):
         if out is not None:
             print(f"report: [{i}/{len(sections)}] {section.title}...", file=out, flush=True)
         start = time.perf_counter()
@@ -73,9 +96,10 @@ def build_page(
             print(f"warning: report section {section.title!r}: {e!r}", file=sys.stderr)
         if timings is not None:
             timings[section.anchor] = time.perf_counter() - start
-        parts.append(
+        fragments[section.anchor] = (
             f'<section id="{esc(section.anchor)}"><h2>{esc(section.title)}</h2>{fragment}</section>'
         )
+    parts = [fragments[s.anchor] for s in sections]
     nav = "".join(f'<a href="#{esc(s.anchor)}">{esc(s.title)}</a>' for s in sections)
     name = esc(inputs.study_name)
     finished = int((inputs.frame["state"] == "COMPLETE").sum()) if len(inputs.frame) else 0

@@ -1,7 +1,8 @@
 """The report's sections, top to bottom: each a pure ``get_*_info`` and a ``draw_*``.
 
-The answer comes first on the page but is made of section 2's findings, so its build computes
-them once and section 2 draws the same object (never a second, different estimate).
+The answer comes first on the page but is made of section 2's findings: it needs that section,
+so the page builds section 2 first and the answer words the same object (never a second,
+different estimate).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from typing import Any
 from study.analysis.answer import draw_answer, get_answer_info
 from study.analysis.cost import draw_cost, get_cost_info
 from study.analysis.diagnostics import draw_diagnostics, get_diagnostics_info
-from study.analysis.findings import MatteredInfo
 from study.analysis.inputs import ReportInputs
 from study.analysis.markup import Html
 from study.analysis.mattered import draw_mattered, get_mattered_info
@@ -28,25 +28,15 @@ def _progress(line: str) -> None:
     print(f"report:   {line}", file=sys.stdout, flush=True)
 
 
-def _mattered_info(inputs: ReportInputs, infos: dict[str, Any]) -> MatteredInfo:
-    if infos.get(MATTERED) is None:
-        infos[MATTERED] = get_mattered_info(inputs, progress=_progress)
-    return infos[MATTERED]
+def _mattered(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
+    info = get_mattered_info(inputs, progress=_progress)
+    return info, draw_mattered(info)
 
 
 def _answer(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
-    try:
-        mattered = _mattered_info(inputs, infos)
-    except Exception as e:  # the answer still shows the baseline, the split and the states
-        print(f"warning: report: what mattered could not be estimated: {e!r}", file=sys.stderr)
-        mattered = None
-    info = get_answer_info(inputs, mattered)
+    # None when section 2 failed: the answer still shows the baseline, the split and the states.
+    info = get_answer_info(inputs, infos.get(MATTERED))
     return info, draw_answer(info)
-
-
-def _mattered(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
-    info = _mattered_info(inputs, infos)
-    return info, draw_mattered(info)
 
 
 def _plain(get, draw):  # type: ignore[no-untyped-def]
@@ -60,7 +50,7 @@ def _plain(get, draw):  # type: ignore[no-untyped-def]
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("answer", "The answer", _answer),
+    Section("answer", "The answer", _answer, needs=(MATTERED,)),
     Section(MATTERED, "What mattered, ranked", _mattered),
     Section(
         "diagnostics", "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pytest
 from plotly.offline import get_plotlyjs
 
 from study.analysis.inputs import ReportInputs
 from study.analysis.markup import Html, paragraph
-from study.report.page import Section, build_page
+from study.report.page import Section, build_order, build_page
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -62,3 +63,30 @@ def test_the_page_needs_no_network():
     page = build_page(ReportInputs(study_name="s", frame=frame([])), SECTIONS[:1])
     ours = page.replace(get_plotlyjs(), "")  # plotly.js itself names URLs in its messages
     assert "http" not in ours and "src=" not in ours
+
+
+def test_a_section_is_built_after_the_ones_it_needs_and_shown_in_its_place():
+    out = io.StringIO()
+    sections = (
+        Section("second", "Second", second, needs=("first",)),
+        Section("first", "First", ok),
+    )
+    page = build_page(ReportInputs(study_name="s", frame=frame(["COMPLETE"])), sections, out=out)
+    assert page.index('<section id="second">') < page.index('<section id="first">')
+    assert "<p>first said 1</p>" in page
+    assert out.getvalue().splitlines() == ["report: [1/2] First...", "report: [2/2] Second..."]
+
+
+@pytest.mark.parametrize(
+    ("sections", "message"),
+    [
+        ((Section("a", "A", ok, needs=("b",)),), "needs 'b', not on the page"),
+        (
+            (Section("a", "A", ok, needs=("b",)), Section("b", "B", ok, needs=("a",))),
+            "sections need each other: a -> b -> a",
+        ),
+    ],
+)
+def test_impossible_needs_are_value_errors(sections, message):
+    with pytest.raises(ValueError, match=message):
+        build_order(sections)
