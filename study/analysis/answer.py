@@ -7,7 +7,7 @@ The verdict "what this study can tell" has these kinds and thresholds (the READM
 - ``too_few``: fewer finished trials (COMPLETE with a value, baseline included) than
   :func:`study.analysis.findings.trials_to_rank` of the searched parameters (scientific and
   nuisance): ``MIN_TRIALS_PER_PARAM`` = 10 per parameter. The page ranks nothing and says how
-  many more trials would, e.g. "5 trials for 7 parameters: too few to rank; about 65 more
+  many more trials would, e.g. "5 finished trials for 7 parameters: too few to rank; about 65 more
   trials, or `python -m study ablate`, would".
 - ``no_effect``: enough trials, but no scientific parameter's effect interval (95 %) excludes
   zero. A 95 % interval's half-width shrinks about as 1/sqrt(n) with n trials, so the effect
@@ -159,7 +159,7 @@ def get_verdict(trials: int, params: int, mattered: MatteredInfo | None) -> Verd
     if params == 0:
         return Verdict("no_params", "no parameter is searched: there is nothing to rank")
     need = trials_to_rank(params)
-    head = f"{_plural(trials, 'trial')} for {_plural(params, 'parameter')}"
+    head = f"{_plural(trials, 'finished trial')} for {_plural(params, 'parameter')}"
     if not can_rank(trials, params):
         more = _plural(need - trials, "more trial")
         return Verdict(

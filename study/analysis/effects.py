@@ -3,9 +3,14 @@ does to val top-1, estimated from the search's trials, with a bootstrap interval
 
 The method is least squares on the finished trials: val top-1 as a constant plus one curve per
 parameter (additive, so "the other parameters at the baseline" cancels out of the difference).
-A numeric parameter's curve is linear, or quadratic once the study has the trials to rank (see
-:data:`study.analysis.findings.MIN_TRIALS_PER_PARAM`), on its [0, 1]-scaled range (log scale
-where it is searched on one); a categorical parameter gets one level per category. The
+A numeric parameter's curve is linear on its [0, 1]-scaled range (log scale where it is searched
+on one); once the study has the trials to rank (see
+:data:`study.analysis.findings.MIN_TRIALS_PER_PARAM`) a square term is added to a parameter only
+where it lowers the fit's Bayesian information criterion: a curve the trials support. A square
+term for every parameter was tried first: a sampler that crowds its trials near the best values
+leaves the curve's ends to extrapolation, and on planted linear effects (7 parameters, 120 TPE
+trials) it widened the interval of the largest effect from +-4 to +-13 points. A categorical
+parameter gets one level per category. The
 interval is a pairs bootstrap: resample trials with replacement, refit, recompute. The
 direction in words comes from the fitted curve over the observed range, and only claims a
 trend (or a peak) whose bootstrap interval excludes zero.
@@ -27,9 +32,9 @@ from study.analysis.importance import LEVEL, choice_of
 
 METHOD = (
     "least squares on the finished trials: val top-1 as a sum of one curve per parameter "
-    "(quadratic in each numeric one, on its log scale where searched on one; one level per "
-    "category), the other parameters held at the baseline; 95 % intervals from a bootstrap "
-    "over trials"
+    "(linear in each numeric one, on its log scale where searched on one, with a square term "
+    "where it lowers the Bayesian information criterion; one level per category), the other "
+    "parameters held at the baseline; 95 % intervals from a bootstrap over trials"
 )
 RESAMPLES = 400
 MIN_RESIDUAL_DF = 10  # fewer spare trials than this: a bootstrap of the fit means nothing
@@ -89,7 +94,10 @@ def fmt(value: Any) -> str:
 
 
 def _terms(
-    rows: pd.DataFrame, names: Sequence[str], dists: Mapping[str, BaseDistribution], degree: int
+    rows: pd.DataFrame,
+    names: Sequence[str],
+    dists: Mapping[str, BaseDistribution],
+    degrees: Mapping[str, int],
 ) -> list[_Term]:
     terms = []
     for name in names:
@@ -101,8 +109,35 @@ def _terms(
         log = getattr(dist, "log", False)
         t = np.log(values.astype(float)) if log else values.astype(float)
         low, high = float(t.min()), float(t.max())
-        terms.append(_Term(name, dist, low, high, degree=degree if high > low else 0))
+        terms.append(_Term(name, dist, low, high, degree=degrees[name] if high > low else 0))
     return terms
+
+
+def _bic(x: np.ndarray, y: np.ndarray) -> float:
+    """The Bayesian information criterion of the least-squares fit of ``y`` on ``x``."""
+    beta = np.linalg.lstsq(x, y, rcond=None)[0]
+    rss = max(float(np.sum((y - x @ beta) ** 2)), 1e-12)
+    return len(y) * math.log(rss / len(y)) + x.shape[1] * math.log(len(y))
+
+
+def _degrees(
+    rows: pd.DataFrame, names: Sequence[str], dists: Mapping[str, BaseDistribution]
+) -> dict[str, int]:
+    """1 for every parameter, or 2 where a square term lowers the BIC (one parameter at a
+    time, in order), once the study has the trials to rank."""
+    degrees = {name: 1 for name in names}
+    if len(rows) < MIN_TRIALS_PER_PARAM * max(len(names), 1):
+        return degrees
+    y = rows["value"].to_numpy(float)
+    best = _bic(_design(rows, _terms(rows, names, dists, degrees)), y)
+    for name in names:
+        if isinstance(dists[name], CategoricalDistribution):
+            continue
+        trial = {**degrees, name: 2}
+        bic = _bic(_design(rows, _terms(rows, names, dists, trial)), y)
+        if bic < best:
+            degrees, best = trial, bic
+    return degrees
 
 
 def _design(rows: pd.DataFrame, terms: Sequence[_Term]) -> np.ndarray:
@@ -180,8 +215,7 @@ def effects(
 ) -> dict[str, Effect]:
     """Each parameter's effect from its ``baseline`` value to its ``best`` value (a value that
     is missing, or a category no trial used, gives None), from the finished ``rows``."""
-    degree = 2 if len(rows) >= MIN_TRIALS_PER_PARAM * max(len(names), 1) else 1
-    terms = _terms(rows, names, dists, degree)
+    terms = _terms(rows, names, dists, _degrees(rows, names, dists))
     x = _design(rows, terms)
     if len(rows) < x.shape[1] + MIN_RESIDUAL_DF:
         return {name: Effect(None, NO_DIRECTION) for name in names}

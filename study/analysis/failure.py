@@ -39,7 +39,11 @@ LEARNED_FACTOR = 2.0  # train "learns": its top-1 reaches twice the chance limit
 LEARNED_LOSS = 0.75  # with no train top-1: train loss below 3/4 of the uniform-guess loss
 UNDERFIT_TOP1 = 0.5  # underfitting: train top-1 never reaches 50 % ...
 UNDERFIT_LOSS = 0.5  # ... and both losses stay above half the uniform-guess loss
-OVERFIT_RISE = 0.05  # overfitting: val loss ends >= 5 % above its minimum
+# Overfitting: val loss ends >= 2 % above its minimum. The demo's val loss wanders by ~0.02
+# (0.6 %) from epoch to epoch on 326 images, so 2 % is about three times that; the demo's
+# baseline, stopped by the pruner's val-loss rule, ends 2.5 % above its minimum (3.29 -> 3.37)
+# with its train - val gap grown from 0.08 to 0.29. 5 % called that run healthy.
+OVERFIT_RISE = 0.02
 
 KINDS = ("val_at_chance", "overfitting", "underfitting", "healthy", "no_epochs")
 CHANCE_HEADLINE = "val at chance: check that val labels map to the same class indices as train"

@@ -187,7 +187,7 @@ def _lead_largest(findings: list[Finding]) -> list[Finding]:
         top.verdict,
         top.baseline_value,
         top.best_value,
-        "the largest effect, ",
+        "the largest effect beyond noise, ",
     )
     return [f if f is not top else replace(f, sentence=sentence) for f in findings]
 

@@ -178,7 +178,8 @@ def test_train_help_names_a_config_that_exists():
 
 
 COMMANDS = ["run", "dashboard", "report", "diagnose", "split", "cache", "train", "pretrain", "demo"]
-REQUIRED = {"train": ["--config", "x.yaml"], "diagnose": ["--metrics", "m.csv", "--classes", "5"]}  # what a command needs besides its defaults
+# What a command needs besides its defaults.
+REQUIRED = {"train": ["--config", "x.yaml"], "diagnose": ["--metrics", "m.csv", "--classes", "5"]}
 
 
 def help_text(capsys, monkeypatch, command: str) -> str:

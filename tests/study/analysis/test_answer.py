@@ -31,7 +31,7 @@ from study.frame import trials_frame
 from study.records import StudyRecord
 
 DEMO_VERDICT = (
-    "5 trials for 7 parameters: too few to rank; about 65 more trials, or "
+    "5 finished trials for 7 parameters: too few to rank; about 65 more trials, or "
     "`python -m study ablate`, would"
 )
 # The demo's seven searched parameters (search_spaces/demo.yaml): five fixes, two nuisance.
@@ -110,7 +110,7 @@ def test_demo_verdict_is_too_few_to_rank():
     assert (info.finished, len(info.searched), info.fixes) == (5, 7, ())
     assert info.fixes_note == "too few trials to rank"
     html = draw_answer(info)
-    assert "5 trials for 7 parameters: too few to rank" in html
+    assert "5 finished trials for 7 parameters: too few to rank" in html
     assert "<code>python -m study ablate</code>" in html
 
 
@@ -124,7 +124,7 @@ def test_demo_verdict_is_too_few_to_rank():
             None,
             Verdict(
                 "too_few",
-                "1 trial for 1 parameter: too few to rank; about 9 more "
+                "1 finished trial for 1 parameter: too few to rank; about 9 more "
                 "trials, or `python -m study ablate`, would",
                 10,
             ),
@@ -135,7 +135,7 @@ def test_demo_verdict_is_too_few_to_rank():
             None,
             Verdict(
                 "too_few",
-                "9 trials for 1 parameter: too few to rank; about 1 more "
+                "9 finished trials for 1 parameter: too few to rank; about 1 more "
                 "trial, or `python -m study ablate`, would",
                 10,
             ),
@@ -146,7 +146,7 @@ def test_demo_verdict_is_too_few_to_rank():
             None,
             Verdict(
                 "unknown",
-                "30 trials for 3 parameters: enough to rank, but "
+                "30 finished trials for 3 parameters: enough to rank, but "
                 "section 2 (what mattered) could not be built",
             ),
         ),
@@ -154,7 +154,10 @@ def test_demo_verdict_is_too_few_to_rank():
             30,
             3,
             _mattered(note="no finished trial"),
-            Verdict("unknown", "30 trials for 3 parameters: enough to rank, but no finished trial"),
+            Verdict(
+                "unknown",
+                "30 finished trials for 3 parameters: enough to rank, but no finished trial",
+            ),
         ),
         (
             30,
@@ -176,7 +179,7 @@ def test_demo_verdict_is_too_few_to_rank():
             ),
             Verdict(
                 "no_effect",
-                "30 trials for 2 parameters: enough to rank, but no parameter's "
+                "30 finished trials for 2 parameters: enough to rank, but no parameter's "
                 "effect is beyond noise; if the clearest estimate held, about 90 more trials "
                 "(intervals narrow as 1/√n) would tell",
                 120,
@@ -188,7 +191,7 @@ def test_demo_verdict_is_too_few_to_rank():
             _mattered(_finding("a", Interval(0.0, -0.01, 0.01)), _finding("b", None)),
             Verdict(
                 "no_effect",
-                "20 trials for 2 parameters: enough to rank, but no parameter's "
+                "20 finished trials for 2 parameters: enough to rank, but no parameter's "
                 "effect is beyond noise; every estimate is zero",
             ),
         ),
@@ -288,7 +291,7 @@ def test_answer_info_by_hand():
     info = get_answer_info(inputs, mattered)
     verdict = Verdict(
         "too_few",
-        "2 trials for 2 parameters: too few to rank; about 18 more trials, or "
+        "2 finished trials for 2 parameters: too few to rank; about 18 more trials, or "
         "`python -m study ablate`, would",
         20,
     )

@@ -96,6 +96,33 @@ def test_the_seeds_run_is_val_at_chance_however_it_is_counted(
     assert f"ln({classes:,}) = {math.log(classes):.2f}" in d.evidence[-1]
 
 
+# A real demo baseline (`python -m study run`, trial 0), stopped at epoch 11 by the pruner's
+# val-loss rule: epoch, train loss, train top-1, val loss, val top-1.
+DEMO_RUN = (
+    (1, 4.563, 0.387, 3.790, 0.304),
+    (2, 3.315, 0.441, 3.532, 0.340),
+    (3, 3.034, 0.455, 3.448, 0.359),
+    (4, 2.846, 0.545, 3.367, 0.380),
+    (5, 2.719, 0.523, 3.369, 0.387),
+    (6, 2.577, 0.605, 3.311, 0.411),
+    (7, 2.465, 0.607, 3.374, 0.383),
+    (8, 2.339, 0.662, 3.325, 0.414),
+    (9, 2.220, 0.701, 3.290, 0.439),
+    (10, 2.103, 0.699, 3.371, 0.423),
+    (11, 1.988, 0.744, 3.373, 0.457),
+)
+
+
+def test_a_real_demo_baseline_run_is_overfitting():
+    epochs = [
+        EpochLog(epoch=e, train_loss=tl, val_loss=vl, val_top1=v1, train_top1=t1)
+        for e, tl, t1, vl, v1 in DEMO_RUN
+    ]
+    d = classify(epochs, 199, 326)
+    assert d.kind == "overfitting", d
+    assert d.evidence[0] == "val loss lowest 3.29 at epoch 9, 3.37 at epoch 11 (+3 %)"
+
+
 def test_a_demo_baseline_is_overfitting():
     d = classify(demo_epochs(), 200, 326)
     assert d == Diagnosis(

@@ -182,7 +182,7 @@ def test_planted_ranking_is_recovered_and_the_null_is_noise(seed):
     a, b, c = info.findings
     assert a.distinguishable and b.distinguishable and c.verdict == NOISE
     assert c.sentence == f"c: {NOISE}"
-    assert a.sentence.startswith("a: the largest effect, +")
+    assert a.sentence.startswith("a: the largest effect beyond noise, +")
     assert (a.direction, b.direction) == ("more a → better", "more b → worse")
     assert len(lines) == 2 and "importance by PED-ANOVA and fANOVA" in lines[0]
 
