@@ -55,6 +55,10 @@ SPACE = "space"  # the resolved space, as its YAML keys (see SPACE_BASELINE)
 # The space's section of the baseline's values, in the YAML and in the SPACE attr.
 SPACE_BASELINE = BASELINE
 ROLES = "roles"
+# The report's long-tail buckets, by train images per class: tail <= 10 < mid <= 100 < head
+# (LVIS's rare / common / frequent; Gupta et al. 2019). A space's report.bucket_edges, in the
+# SPACE attr's "report" section, replaces them.
+DEFAULT_BUCKET_EDGES = (10, 100)
 BASELINE_PARAMS = "baseline_params"  # the baseline's parameters (a trial's BASELINE is a flag)
 OLD_BASELINE_PARAMS = BASELINE  # where studies run before BASELINE_PARAMS kept them: still read
 TRAIN_SEED = "train_seed"
@@ -127,6 +131,13 @@ def summary_attrs(curves: Curves, seconds: float) -> dict[str, Any]:
 def this_worker() -> str:
     """The WORKER attr of trials this process runs: hostname:pid."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def add_artifact_error(trial: optuna.Trial, message: str) -> None:
+    """Record an artifact that could not be written, after any recorded before it (the
+    predictions file and the dashboard view are written apart; neither hides the other)."""
+    old = trial.user_attrs.get(ARTIFACT_ERROR)
+    trial.set_user_attr(ARTIFACT_ERROR, f"{old}; {message}" if old else message)
 
 
 def write_trial_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:

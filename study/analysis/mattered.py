@@ -125,28 +125,7 @@ def get_mattered_info(
         if progress:
             progress(f"what mattered: effects, {eff.RESAMPLES} least-squares bootstrap resamples")
         effects = eff.effects(rows, names, dists, base, best, resamples=eff.RESAMPLES, seed=seed)
-    findings = []
-    for name, role in searched:
-        effect = effects.get(name, eff.Effect(None, eff.NO_DIRECTION))
-        why = "too few finished trials to estimate its effect"
-        if name in effects and effect.effect is None:
-            why = "no baseline value to measure from" if name not in base else why
-        verdict = _verdict(effect.effect, why)
-        findings.append(
-            Finding(
-                name=name,
-                role=role,
-                importance=tuple((label, v[name]) for label, v in found.items() if name in v),
-                effect=effect.effect,
-                baseline_value=base.get(name),
-                best_value=best.get(name),
-                direction=effect.direction,
-                verdict=verdict,
-                sentence=_sentence(
-                    name, effect.effect, verdict, base.get(name), best.get(name), ""
-                ),
-            )
-        )
+    findings = _findings(searched, effects, found, base, best)
     sci = [f for f in findings if f.role == "scientific"]
     nuisance = [f for f in findings if f.role != "scientific"]
     note = None
@@ -173,6 +152,39 @@ def get_mattered_info(
         note=note,
         resampling=the_plan.describe() if found else "",
     )
+
+
+def _findings(
+    searched: Sequence[tuple[str, str]],
+    effects: Mapping[str, eff.Effect],
+    found: Mapping[str, Mapping[str, Interval]],
+    base: Mapping[str, Any],
+    best: Mapping[str, Any],
+) -> list[Finding]:
+    """One finding per searched parameter, in the space's order."""
+    findings = []
+    for name, role in searched:
+        effect = effects.get(name, eff.Effect(None, eff.NO_DIRECTION))
+        why = "too few finished trials to estimate its effect"
+        if name in effects and effect.effect is None:
+            why = "no baseline value to measure from" if name not in base else why
+        verdict = _verdict(effect.effect, why)
+        findings.append(
+            Finding(
+                name=name,
+                role=role,
+                importance=tuple((label, v[name]) for label, v in found.items() if name in v),
+                effect=effect.effect,
+                baseline_value=base.get(name),
+                best_value=best.get(name),
+                direction=effect.direction,
+                verdict=verdict,
+                sentence=_sentence(
+                    name, effect.effect, verdict, base.get(name), best.get(name), ""
+                ),
+            )
+        )
+    return findings
 
 
 def _lead_largest(findings: list[Finding]) -> list[Finding]:

@@ -2,7 +2,7 @@
 the hardest classes, and (with ``--group-by``) the groups that most need data.
 
 The buckets are by train images per class, the edges from the space's ``report.bucket_edges``
-(default :data:`study.space.checks.DEFAULT_BUCKET_EDGES`: tail <= 10 < mid <= 100 < head,
+(default :data:`study.records.DEFAULT_BUCKET_EDGES`: tail <= 10 < mid <= 100 < head,
 LVIS-style). A val image's label is its class's index in the study record's class list; a
 predicted class of -1 means the image's own class was dropped by ``min_images`` (an error).
 """
@@ -35,7 +35,6 @@ from study.analysis.groups import (
 from study.analysis.inputs import Predictions, ReportInputs, baseline_row, best_row, finished
 from study.analysis.markup import Html, figure, paragraph, points, table
 from study.analysis.paired import PairedDifference, paired_difference
-from study.space.checks import DEFAULT_BUCKET_EDGES
 
 MIN_IMAGES = "params_min_images"
 KEPT = "val_top1_kept"
@@ -88,7 +87,7 @@ def bucket_names(edges: tuple[int, ...]) -> tuple[str, ...]:
 def get_tail_info(inputs: ReportInputs) -> TailInfo:
     """Section 6 from the trials frame, the study record and the val predictions."""
     report = inputs.study.space.get("report", {}) or {}
-    edges = tuple(int(e) for e in report.get("bucket_edges", DEFAULT_BUCKET_EDGES))
+    edges = tuple(int(e) for e in report.get("bucket_edges", records.DEFAULT_BUCKET_EDGES))
     frame, notes = inputs.frame, []
     base, best = baseline_row(frame), best_row(frame)
     chosen = _chosen(inputs, base, best, notes)

@@ -140,7 +140,7 @@ def write_trial_view(
             f"warning: trial {trial.number}: dashboard view not written: {message}",
             file=err or sys.stderr,
         )
-        trial.set_user_attr(records.ARTIFACT_ERROR, message)
+        records.add_artifact_error(trial, message)
 
 
 def write_study_note(study: optuna.Study, storage: BaseStorage, body: str) -> None:

@@ -33,6 +33,11 @@ def default_report_path(study_name: str) -> Path:
     return REPORTS / f"{Path(study_name).name or 'study'}.html"
 
 
+def note_line(path: Path) -> str:
+    """The study note's line for the report at ``path`` (also its study artifact)."""
+    return f"{path} (also the study artifact {path.name})"
+
+
 def write_report(
     study: optuna.Study,
     storage: BaseStorage,
@@ -109,7 +114,7 @@ def _link_in_note(
         storage=url,
         summary=dict(record.split_summary),
         artifacts=str(artifacts),
-        report=f"{path} (also the study artifact {path.name})",
+        report=note_line(path),
     )
     write_study_note(study, storage, body)
 

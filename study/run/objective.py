@@ -108,7 +108,7 @@ class Objective:
         except Exception as e:
             message = f"predictions: {type(e).__name__}: {e}"
             print(f"warning: trial {trial.number}: {message}", file=sys.stderr)
-            trial.set_user_attr(records.ARTIFACT_ERROR, message)
+            records.add_artifact_error(trial, message)
 
     def _train(self, trial: optuna.Trial, config: Any) -> float:
         start = time.perf_counter()

@@ -24,7 +24,7 @@ from study import records
 from study.commands import dashboard_command, optuna_command, report_command, run_command
 from study.dashboard.notes import study_note, write_study_note
 from study.data import PreparedSplit, prepare_split
-from study.report.publish import default_report_path, write_report
+from study.report.publish import default_report_path, note_line, write_report
 from study.run.interrupt import InterruptGate
 from study.run.loop import StopAfterFailures, optimize
 from study.run.objective import Objective, TrialEvents
@@ -165,7 +165,7 @@ def _write_study_note(
         storage=plan.storage_url,
         summary=prepared.summary,
         artifacts=str(plan.artifacts),
-        report=str(report) if report.exists() else None,
+        report=note_line(report) if report.exists() else None,
     )
     write_study_note(study, storage, body)
 

@@ -34,10 +34,7 @@ TOP_KEYS = (
     "report",
 )
 REPORT_KEYS = ("bucket_edges",)
-# The long tail's head/mid/tail buckets, by train images per class: tail <= 10 < mid <= 100 <
-# head (LVIS's rare / common / frequent; Gupta et al. 2019). A space's report.bucket_edges
-# replaces them.
-DEFAULT_BUCKET_EDGES = (10, 100)
+DEFAULT_BUCKET_EDGES = records.DEFAULT_BUCKET_EDGES
 PARAM_KEYS = ("type", "low", "high", "log", "step", "choices", "role")
 TYPES = ("float", "int", "categorical")
 ROLES = ("scientific", "nuisance", "fixed")

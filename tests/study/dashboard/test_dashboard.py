@@ -428,6 +428,12 @@ def watched(tmp_path_factory, tiny_manifest) -> Iterator[dict[str, Any]]:
         server.server_close()
 
 
+def curves_artifact(trial: dict[str, Any]) -> str:
+    """The id of a trial's curves.html among its artifacts (its predictions file is another)."""
+    (artifact,) = [a["artifact_id"] for a in trial["artifacts"] if a["filename"] == "curves.html"]
+    return artifact
+
+
 def test_the_api_lists_the_study(watched):
     summaries = get_json(f"{watched['base']}/api/studies")["study_summaries"]
     assert [(s["study_name"], s["study_id"]) for s in summaries] == [("tiny", watched["study_id"])]
@@ -440,8 +446,10 @@ def plotlyjs_artifacts(detail: dict[str, Any]) -> list[str]:
 
 def test_the_study_has_one_plotlyjs_artifact_served_as_javascript(watched):
     detail = watched["detail"]
-    assert [(a["filename"], a["mimetype"]) for a in detail["artifacts"]] == [
-        (PLOTLYJS_FILE, "text/javascript")
+    # plotly.js, and the report `run` wrote at its end.
+    assert sorted((a["filename"], a["mimetype"]) for a in detail["artifacts"]) == [
+        (PLOTLYJS_FILE, "text/javascript"),
+        ("tiny.html", "text/html"),
     ]
     (artifact,) = plotlyjs_artifacts(detail)
     assert watched["study"].user_attrs[PLOTLYJS_ATTR] == {
@@ -467,8 +475,9 @@ def test_the_api_shows_trials_with_user_attrs_notes_and_curves_artifacts(watched
         assert {"curves", "best_val_top1", "num_params", "epochs_run"} <= keys
         # The note is the pure function of the trial's user attrs, also for the pruned trial.
         assert shown["note"]["body"] == trial_note(records.TrialRecord.from_trial(trial))
-        assert [(a["filename"], a["mimetype"]) for a in shown["artifacts"]] == [
-            ("curves.html", "text/html")
+        assert sorted((a["filename"], a["mimetype"]) for a in shown["artifacts"]) == [
+            ("curves.html", "text/html"),
+            ("val_predictions.npy", "application/octet-stream"),
         ]
         assert records.ARTIFACT_ERROR not in trial.user_attrs
     assert detail["trials"][1]["note"]["body"].startswith(
@@ -482,7 +491,7 @@ def test_the_api_shows_trials_with_user_attrs_notes_and_curves_artifacts(watched
         storage=watched["url"],
         summary=attrs["split_summary"],
         artifacts="results/artifacts",
-        report=None,
+        report="reports/tiny.html (also the study artifact tiny.html)",
     )
 
 
@@ -490,7 +499,7 @@ def test_each_curves_artifact_is_small_and_loads_the_studys_plotlyjs(watched):
     study_id = watched["study_id"]
     (plotlyjs,) = plotlyjs_artifacts(watched["detail"])
     for trial in watched["detail"]["trials"]:
-        artifact = trial["artifacts"][0]["artifact_id"]
+        artifact = curves_artifact(trial)
         status, kind, body = get(
             f"{watched['base']}/artifacts/{study_id}/{trial['trial_id']}/{artifact}"
         )
@@ -501,7 +510,7 @@ def test_each_curves_artifact_is_small_and_loads_the_studys_plotlyjs(watched):
         assert f'<script src="/artifacts/{study_id}/{plotlyjs}"></script>' in html
         assert "plotly.js v" not in html
     files = list((watched["folder"] / "results" / "artifacts").iterdir())
-    assert len(files) == 4  # 3 pages and one plotly.js
+    assert len(files) == 8  # 3 pages, 3 predictions files, one plotly.js and the report
 
 
 def test_a_second_run_keeps_a_note_a_person_edited(watched, tiny_manifest, monkeypatch):
@@ -513,10 +522,9 @@ def test_a_second_run_keeps_a_note_a_person_edited(watched, tiny_manifest, monke
     opts = RunOptions(space=watched["space"], data=tiny_manifest, storage=watched["url"])
     run_study(opts, out=open(os.devnull, "w"))  # no trial left to run: only the note
     assert get_note(study) == written
-    (watched["folder"] / "reports").mkdir()
-    (watched["folder"] / "reports" / "tiny.html").write_text("<html></html>")
     run_study(opts, out=open(os.devnull, "w"))
-    assert "- report: `reports/tiny.html`" in get_note(study)  # ours: kept up to date
+    line = "- report: `reports/tiny.html (also the study artifact tiny.html)`"
+    assert line in get_note(study)  # ours: kept up to date
     save_note(study, "my own notes")
     run_study(opts, out=open(os.devnull, "w"))
     assert get_note(study) == "my own notes"  # a person's: left alone
@@ -538,12 +546,14 @@ def test_a_second_run_with_new_trials_reuses_the_studys_plotlyjs(
     storage = RDBStorage(url)
     study_id = storage.get_study_id_from_name("tiny")
     metas = study_artifacts(storage, study_id)
-    assert [m["filename"] for m in metas.values()] == [PLOTLYJS_FILE]
-    (plotlyjs,) = metas
+    # plotly.js once, and one report: the second run's replaced the first's.
+    assert sorted(m["filename"] for m in metas.values()) == [PLOTLYJS_FILE, "tiny.html"]
+    (plotlyjs,) = [i for i, m in metas.items() if m["filename"] == PLOTLYJS_FILE]
     store = FileSystemArtifactStore(tmp_path / "results" / "artifacts")
     for trial in study.trials:
         assert records.ARTIFACT_ERROR not in trial.user_attrs
-        (key,) = [k for k in storage.get_trial_system_attrs(trial._trial_id) if "artifacts:" in k]
+        system = storage.get_trial_system_attrs(trial._trial_id)
+        (key,) = [k for k, v in system.items() if "artifacts:" in k and "curves.html" in v]
         with store.open_reader(key.removeprefix("artifacts:")) as f:
             assert f'<script src="/artifacts/{study_id}/{plotlyjs}"></script>' in f.read().decode()
 
@@ -561,9 +571,14 @@ def test_a_failed_artifact_never_fails_the_trial(tmp_path, tiny_manifest, monkey
     )
     (trial,) = study.trials
     assert trial.state == TrialState.COMPLETE
-    error = "curves artifact: OSError: [Errno 28] No space left on device"
-    assert trial.user_attrs[records.ARTIFACT_ERROR] == error  # plotly.js, the first file, failed
-    assert f"warning: trial 0: dashboard view not written: {error}" in capsys.readouterr().err
+    full = "OSError: [Errno 28] No space left on device"
+    # The predictions file, then the dashboard view (plotly.js, its first file): both recorded.
+    error = f"predictions: {full}; curves artifact: {full}"
+    assert trial.user_attrs[records.ARTIFACT_ERROR] == error
+    err = capsys.readouterr().err
+    assert f"warning: trial 0: dashboard view not written: curves artifact: {full}" in err
+    assert f"warning: report artifact not uploaded: {full}" in err  # the file is still written
+    assert Path("reports/tiny.html").is_file()
     assert PLOTLYJS_ATTR not in study.user_attrs  # recorded only once written
 
 
@@ -708,7 +723,7 @@ def test_a_browser_shows_the_trials(watched, tmp_path):
 def test_a_browser_draws_a_curves_page_served_by_the_dashboard(watched, tmp_path):
     require_chromium()
     trial = watched["detail"]["trials"][2]
-    artifact = trial["artifacts"][0]["artifact_id"]
+    artifact = curves_artifact(trial)
     page = f"{watched['base']}/artifacts/{watched['study_id']}/{trial['trial_id']}/{artifact}"
     r = chromium("--dump-dom", page, profile=tmp_path / "profile")
     assert r.returncode == 0, r.stderr[-2000:]
