@@ -13,7 +13,6 @@ from optuna.trial import TrialState, create_trial
 
 from study.analysis.cost import NOISE_GAP, draw_cost, get_cost_info, pareto_front
 from study.analysis.inputs import ReportInputs
-from study.analysis.planted import Planted, planted_inputs
 from study.frame import trials_frame
 from study.records import StudyRecord
 from tests.study.analysis.test_views import trace_types
@@ -132,10 +131,8 @@ def test_edge_studies_draw(trials, extra_states, text):
     assert text in draw_cost(info)
 
 
-def test_ten_thousand_trials():
-    inputs = planted_inputs(
-        Planted(), 10_000, sampler=optuna.samplers.RandomSampler(0), prune_below=0.05
-    )
+def test_ten_thousand_trials(ten_thousand_trials):
+    inputs = ten_thousand_trials
     start = time.perf_counter()
     info = get_cost_info(inputs)
     middle = time.perf_counter()

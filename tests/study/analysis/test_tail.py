@@ -244,8 +244,8 @@ def test_no_baseline():
     draw_tail(info)
 
 
-def test_speed_at_10k_trials():
-    inputs = planted_inputs(Planted(), 10_000, sampler=optuna.samplers.RandomSampler(0))
+def test_speed_at_10k_trials(ten_thousand_trials):
+    inputs = ten_thousand_trials
     start = time.perf_counter()
     draw_tail(get_tail_info(inputs))
     print(f"tail section at 10,000 trials: {time.perf_counter() - start:.2f} s")

@@ -14,7 +14,6 @@ from optuna.trial import TrialState, create_trial
 from study import records
 from study.analysis.inputs import ReportInputs
 from study.analysis.markup import MISSING
-from study.analysis.planted import Planted, planted_inputs
 from study.analysis.trials_table import (
     SCRIPT as JS,
 )
@@ -148,8 +147,8 @@ def test_edge_cases(states):
         assert "noise of each val top-1 is unknown" in page
 
 
-def test_speed_at_10k_trials():
-    inputs = planted_inputs(Planted(), 10_000, sampler=optuna.samplers.RandomSampler(0))
+def test_speed_at_10k_trials(ten_thousand_trials):
+    inputs = ten_thousand_trials
     start = time.perf_counter()
     page = draw_trials_table(get_trials_table_info(inputs))
     seconds = time.perf_counter() - start

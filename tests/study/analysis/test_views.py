@@ -13,7 +13,6 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from study.analysis.inputs import ReportInputs
-from study.analysis.planted import Planted, planted_inputs
 from study.analysis.views import MAX_LINES, Bucket, draw_views, get_views_info
 from study.frame import trials_frame
 from study.records import StudyRecord
@@ -203,10 +202,8 @@ def test_an_empty_study_and_one_without_parameters():
     assert "no searched parameter" in draw_views(get_views_info(_inputs(study)))
 
 
-def test_ten_thousand_trials_cap_the_lines_and_stay_small():
-    inputs = planted_inputs(
-        Planted(), 10_000, sampler=optuna.samplers.RandomSampler(0), prune_below=0.05
-    )
+def test_ten_thousand_trials_cap_the_lines_and_stay_small(ten_thousand_trials):
+    inputs = ten_thousand_trials
     start = time.perf_counter()
     info = get_views_info(inputs)
     middle = time.perf_counter()
