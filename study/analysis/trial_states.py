@@ -74,8 +74,8 @@ def draw_trial_states(states: TrialStates) -> Html:
         counts
         + paragraph(
             f"{states.stopped_early:,} complete "
-            f"{'trial was' if states.stopped_early == 1 else 'trials were'} stopped early and "
-            "scored at their best epoch. "
+            f"{'trial was' if states.stopped_early == 1 else 'trials were'} stopped early "
+            "(scored at the best epoch). "
             f"Spent: {states.epochs_run:,} epochs, {states.hours_spent:.2f} hours of training. "
             f"Saved by pruning and early stopping: {states.epochs_saved:,} epochs, about "
             f"{states.hours_saved:.2f} hours{untimed}."

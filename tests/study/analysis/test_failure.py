@@ -123,6 +123,37 @@ def test_a_real_demo_baseline_run_is_overfitting():
     assert d.evidence[0] == "val loss lowest 3.29 at epoch 9, 3.37 at epoch 11 (+3 %)"
 
 
+# The same recipe on one thread (`OMP_NUM_THREADS=1 python -m study run`: another float
+# reduction order, as on another machine): the
+# pruner stops it at epoch 8 with val loss 1 % above its minimum; the widened gap decides.
+DEMO_RUN_ONE_THREAD = (
+    (1, 4.563, 0.387, 3.790, 0.304),
+    (2, 3.315, 0.443, 3.532, 0.340),
+    (3, 3.033, 0.461, 3.462, 0.359),
+    (4, 2.852, 0.525, 3.349, 0.377),
+    (5, 2.743, 0.535, 3.333, 0.374),
+    (6, 2.584, 0.594, 3.278, 0.420),
+    (7, 2.468, 0.625, 3.321, 0.411),
+    (8, 2.340, 0.691, 3.311, 0.439),
+)
+
+
+def test_a_demo_baseline_stopped_before_val_loss_rose_2_percent_is_overfitting():
+    epochs = [
+        EpochLog(epoch=e, train_loss=tl, val_loss=vl, val_top1=v1, train_top1=t1)
+        for e, tl, t1, vl, v1 in DEMO_RUN_ONE_THREAD
+    ]
+    d = classify(epochs, 199, 326)
+    assert d.kind == "overfitting", d
+    assert d.headline.startswith("overfitting: val loss stopped falling after epoch 6")
+    assert d.evidence[-1] == (
+        "train - val top-1 gap 8.3 points at epoch 1, 17.4 at epoch 6, 25.2 at epoch 8"
+    )
+    # Without train top-1 there is no gap: a 1 % rise alone is not called overfitting.
+    no_gap = [dataclasses.replace(e, train_top1=None) for e in epochs]
+    assert classify(no_gap, 199, 326).kind == "healthy"
+
+
 def test_a_demo_baseline_is_overfitting():
     d = classify(demo_epochs(), 200, 326)
     assert d == Diagnosis(
@@ -133,7 +164,7 @@ def test_a_demo_baseline_is_overfitting():
             "val loss lowest 2.74 at epoch 5, 3.22 at epoch 15 (+18 %)",
             "train loss fell from 1.30 to 0.67 over the same epochs",
             "val top-1 best 44.0 % at epoch 6, 88x chance 1/200 = 0.5 %",
-            "train - val top-1 gap 37.0 points at epoch 5, 57.0 at epoch 15",
+            "train - val top-1 gap 6.0 points at epoch 1, 37.0 at epoch 5, 57.0 at epoch 15",
         ),
     )
 
