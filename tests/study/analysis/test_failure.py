@@ -113,19 +113,22 @@ DEMO_RUN = (
 )
 
 
-def test_a_real_demo_baseline_run_is_overfitting():
-    epochs = [
+def demo_logs(rows: tuple[tuple[int, float, float, float, float], ...]) -> list[EpochLog]:
+    return [
         EpochLog(epoch=e, train_loss=tl, val_loss=vl, val_top1=v1, train_top1=t1)
-        for e, tl, t1, vl, v1 in DEMO_RUN
+        for e, tl, t1, vl, v1 in rows
     ]
-    d = classify(epochs, 199, 326)
+
+
+def test_a_real_demo_baseline_run_is_overfitting():
+    d = classify(demo_logs(DEMO_RUN), 199, 326)
     assert d.kind == "overfitting", d
     assert d.evidence[0] == "val loss lowest 3.29 at epoch 9, 3.37 at epoch 11 (+3 %)"
 
 
 # The same recipe on one thread (`OMP_NUM_THREADS=1 python -m study run`: another float
-# reduction order, as on another machine): the
-# pruner stops it at epoch 8 with val loss 1 % above its minimum; the widened gap decides.
+# reduction order, as on another machine): the pruner stops it at epoch 8 with val loss 1 %
+# above its minimum; the widened gap decides.
 DEMO_RUN_ONE_THREAD = (
     (1, 4.563, 0.387, 3.790, 0.304),
     (2, 3.315, 0.443, 3.532, 0.340),
@@ -139,10 +142,7 @@ DEMO_RUN_ONE_THREAD = (
 
 
 def test_a_demo_baseline_stopped_before_val_loss_rose_2_percent_is_overfitting():
-    epochs = [
-        EpochLog(epoch=e, train_loss=tl, val_loss=vl, val_top1=v1, train_top1=t1)
-        for e, tl, t1, vl, v1 in DEMO_RUN_ONE_THREAD
-    ]
+    epochs = demo_logs(DEMO_RUN_ONE_THREAD)
     d = classify(epochs, 199, 326)
     assert d.kind == "overfitting", d
     assert d.headline.startswith("overfitting: val loss stopped falling after epoch 6")

@@ -152,3 +152,16 @@ def test_class_groups_come_from_the_split_files(tmp_path):
         class_groups(record, "family")
     with pytest.raises(UserError, match="records no split files"):
         class_groups(records.StudyRecord(), "genus")
+
+
+def test_a_running_study_is_reported_from_its_finished_trials(stored):
+    study = stored["study"]
+    study.ask()  # a worker's trial still running: no value, no predictions yet
+    path = report_study(
+        storage_url=stored["url"],
+        path=stored["tmp"] / "running.html",
+        artifacts=stored["tmp"] / "artifacts",
+        out=io.StringIO(),
+    )
+    page = path.read_text()
+    assert "9 trials, 8 complete" in page and 'class="broken"' not in page
