@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from study.storage import DEFAULT_ARTIFACTS, default_storage_url
 
 if TYPE_CHECKING:
+    from study.ablate.command import AblateOptions
     from study.run.plan import RunOptions
 
 
@@ -61,4 +62,22 @@ def report_command(study_name: str, url: str, artifacts: Path = DEFAULT_ARTIFACT
         args += ["--storage", url]
     if artifacts != DEFAULT_ARTIFACTS:
         args += ["--artifacts", str(artifacts)]
+    return shlex.join(args)
+
+
+def ablate_command(opts: AblateOptions, study_name: str, url: str) -> str:
+    """The command that runs (or resumes) the ablation ``opts`` asks for: only the options
+    that differ from their defaults."""
+    from study.ablate.command import AblateOptions
+
+    default = AblateOptions()
+    args = ["python", "-m", "study", "ablate", "--study", study_name]
+    if url != default_storage_url():
+        args += ["--storage", url]
+    flags = (("--to", "to"), ("--design", "design"), ("--seeds", "seeds"), ("--epochs", "epochs"))
+    flags += (("--device", "device"), ("--artifacts", "artifacts"))
+    for flag, field in flags:
+        value = getattr(opts, field)
+        if value is not None and value != getattr(default, field):
+            args += [flag, str(value)]
     return shlex.join(args)

@@ -67,6 +67,8 @@ TRAIN_COUNTS = "train_counts"
 CLASSES = "classes"
 CLASS_COUNTS = "class_counts"  # images per class over every split, in the order of CLASSES
 SPLIT_FILES = "split_files"  # {"train": path, "val": path}: the split's files (extra fields)
+# A linked study's attr: the study whose question its trials answer (``<study>:ablate``)
+MEASURES = "measures"
 REPORT = "report_artifact"  # the id of the study's current report artifact
 PLOTLYJS = "plotlyjs_artifact"  # {"id": artifact id, "version": plotly.js version}
 # -- study system attr ------------------------------------------------------------------------

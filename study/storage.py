@@ -19,6 +19,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from sqlalchemy import Engine, event, make_url, text
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from study.records import MEASURES
 from vitlab.errors import UserError
 
 DEFAULT_DB = Path("results/studies.db")
@@ -193,3 +194,19 @@ def _rdb_storage(url: str, **kwargs: Any) -> RDBStorage:
                 raise
             time.sleep(0.2 * attempt)
     raise AssertionError("unreachable")
+
+
+def pick_study(storage: RDBStorage, study_name: str | None, url: str) -> str:
+    """``study_name`` if the storage has it; with no name, the storage's only study that is not
+    a linked study (``<study>:ablate``, which measures another)."""
+    studies = storage.get_all_studies()
+    names = [s.study_name for s in studies]
+    found = ", ".join(repr(n) for n in names) or "none"
+    if study_name is None:
+        sources = [s.study_name for s in studies if MEASURES not in s.user_attrs]
+        if len(sources) != 1:
+            raise UserError(f"storage {url!r} holds {len(sources)} studies ({found}): pass --study")
+        return sources[0]
+    if study_name not in names:
+        raise UserError(f"storage {url!r} has no study {study_name!r} (it has: {found})")
+    return study_name

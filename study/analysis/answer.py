@@ -14,6 +14,9 @@ The verdict "what this study can tell" has these kinds and thresholds (the READM
   closest to the noise would leave it after about n * (half-width / |estimate|)^2 trials.
 - ``ranked``: "k of m parameters have effects beyond noise" (m: the scientific ones).
 - ``unknown``: enough trials, but section 2 gave no findings (it failed, or says why not).
+- ``measured`` / ``measured_none``: a designed ablation (``python -m study ablate``) is complete:
+  its measured effects rank the fixes instead of the search's estimates, and the verdict counts
+  the fixes whose 95 % t-interval excludes zero (none: ``measured_none``).
 
 Baseline against best is a paired comparison on the same val images (paired bootstrap and
 McNemar, :mod:`study.analysis.paired`); without both trials' predictions it falls back, saying
@@ -33,6 +36,7 @@ from scipy.stats import norm
 from study.analysis.findings import MatteredInfo, can_rank, trials_to_rank
 from study.analysis.inputs import ReportInputs, baseline_row, best_row, finished, noise_floor
 from study.analysis.markup import Html, bullets, esc, paragraph, pct, points
+from study.analysis.measured import MeasuredInfo, measured_sentence, measured_verdict
 from study.analysis.paired import LEVEL, paired_difference
 from study.analysis.split_view import (
     RandomSplit,
@@ -95,6 +99,8 @@ class AnswerInfo:
     split: SplitTable | None
     random_split: RandomSplit | None
     trials: TrialStates
+    measured_by: str | None = None  # the ablation the ranked fixes come from (None: the search)
+    measure_hint: str | None = None  # without one: the command that would measure them
 
 
 def _plural(n: int, word: str) -> str:
@@ -186,13 +192,21 @@ def get_verdict(trials: int, params: int, mattered: MatteredInfo | None) -> Verd
     return Verdict("no_effect", f"{text}; {tail}", total)
 
 
-def get_answer_info(inputs: ReportInputs, mattered: MatteredInfo | None) -> AnswerInfo:
-    """Section 1 as plain data; ``mattered`` is section 2's result (None: it failed)."""
+def get_answer_info(
+    inputs: ReportInputs, mattered: MatteredInfo | None, measured: MeasuredInfo | None = None
+) -> AnswerInfo:
+    """Section 1 as plain data; ``mattered`` is section 2's result (None: it failed) and
+    ``measured`` the measured-effects section's: its first complete design, when there is one,
+    ranks the fixes and gives the verdict."""
     searched = searched_params(inputs)
     done = len(finished(inputs.frame))
     verdict = get_verdict(done, len(searched), mattered)
     comparison = get_comparison(inputs)
-    if mattered is None:
+    design = next((d for d in (measured.designs if measured else ()) if d.complete), None)
+    if design is not None:
+        fixes, note = tuple(measured_sentence(t) for t in design.effects), None
+        verdict = Verdict(*measured_verdict(design))
+    elif mattered is None:
         fixes, note = (), "Section 2 (what mattered) could not be built, so no fix is ranked here."
     elif verdict.kind == "ranked" or verdict.kind == "no_effect":
         fixes, note = tuple(f.sentence for f in mattered.findings), None
@@ -215,6 +229,8 @@ def get_answer_info(inputs: ReportInputs, mattered: MatteredInfo | None) -> Answ
         split=get_split_table(dict(inputs.study.split_summary)),
         random_split=get_random_split(inputs.study.class_counts),
         trials=get_trial_states(inputs.frame),
+        measured_by=None if design is None else f"{design.description}, to {design.target_label}",
+        measure_hint=measured.suggestion if measured and design is None else None,
     )
 
 
@@ -255,7 +271,12 @@ def draw_answer(info: AnswerInfo) -> Html:
         f'<p class="{box}"><b>Baseline against best.</b> '
         f"{' '.join(esc(s) for s in comparison_sentences(c))}</p>"
     ]
-    parts.append("<h3>The ranked fixes</h3>")
+    where = (
+        f" (measured: {esc(info.measured_by)})"
+        if info.measured_by
+        else " (estimated from the search's trials)"
+    )
+    parts.append(f"<h3>The ranked fixes{where}</h3>")
     parts.append(bullets(info.fixes) if info.fixes else paragraph(info.fixes_note or ""))
     searched = ", ".join(f"{name} ({role})" for name, role in info.searched) or "none"
     floor = (
@@ -265,7 +286,7 @@ def draw_answer(info: AnswerInfo) -> Html:
         else "the val noise floor is unknown (no split size or no finished trial)"
     )
     verdict = CODE.sub(r"<code>\1</code>", esc(info.verdict.text))  # `command` -> <code>
-    verdict_box = "beyond" if info.verdict.kind == "ranked" else "verdict"
+    verdict_box = "beyond" if info.verdict.kind in ("ranked", "measured") else "verdict"
     parts += [
         "<h3>What this study can tell</h3>",
         paragraph(
@@ -273,6 +294,7 @@ def draw_answer(info: AnswerInfo) -> Html:
             f"{_plural(len(info.searched), 'searched parameter')}: {searched}; {floor}."
         ),
         f'<p class="{verdict_box}"><b>Verdict:</b> {verdict}.</p>',
+        paragraph(info.measure_hint + ".") if info.measure_hint else "",
         paragraph(
             f"Thresholds: ranking needs {trials_to_rank(1)} finished trials per searched "
             "parameter; an effect whose 95 % interval includes zero is "

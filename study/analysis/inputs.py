@@ -46,6 +46,15 @@ class Predictions:
         return float(self.correct.mean()) if len(self.labels) else 0.0
 
 
+@dataclass(frozen=True)
+class AblationRuns:
+    """The linked study ``<study>:ablate``: the designs asked for (``AblationPlan.record()``)
+    and every finished run's val top-1 by its key."""
+
+    designs: tuple[Mapping, ...] = ()
+    values: Mapping[str, float] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, eq=False)
 class ReportInputs:
     """Everything a section may read. ``predictions`` holds the trials of
@@ -57,6 +66,7 @@ class ReportInputs:
     predictions: Mapping[int, Predictions] = field(default_factory=dict)  # by trial number
     group_by: str | None = None  # --group-by: the manifest field the long-tail groups use
     class_groups: Mapping[str, str] = field(default_factory=dict)  # class name -> its group
+    ablation: AblationRuns | None = None  # None: no ablation has run for this study
 
     @property
     def val_images(self) -> int:

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from study.cli.ablate import add_ablate, cmd_ablate
 from study.cli.arguments import DEBUG_HELP, Command, Sub, add_debug
 from study.cli.diagnose import add_diagnose, cmd_diagnose
 from study.cli.report import add_report, cmd_report
@@ -41,6 +42,7 @@ COMMANDS: tuple[tuple[Callable[[Sub], argparse.ArgumentParser], Command], ...] =
     (add_run, cmd_run),
     (add_dashboard, cmd_dashboard),
     (add_report, cmd_report),
+    (add_ablate, cmd_ablate),
     (add_diagnose, cmd_diagnose),
     (add_split, cmd_split),
     (add_cache, cmd_cache),

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 import optuna
+from optuna.storages import BaseStorage
 
 from study import predictions, records
-from study.analysis.inputs import Predictions, ReportInputs, prediction_trials
+from study.ablate.runs import designs, linked_name, observed
+from study.analysis.inputs import AblationRuns, Predictions, ReportInputs, prediction_trials
 from study.frame import trials_frame
 from vitlab.errors import UserError
 
@@ -25,6 +27,7 @@ def load_inputs(
     *,
     group_by: str | None = None,
     err: TextIO | None = None,
+    storage: BaseStorage | None = None,
 ) -> ReportInputs:
     """Everything the sections read. A predictions file that cannot be read leaves its trial
     without predictions (one warning line); the page then says what it cannot compare."""
@@ -53,7 +56,17 @@ def load_inputs(
         predictions=found,
         group_by=group_by,
         class_groups=groups,
+        ablation=None if storage is None else load_ablation(study.study_name, storage),
     )
+
+
+def load_ablation(study_name: str, storage: BaseStorage) -> AblationRuns | None:
+    """The linked study's designs and finished runs (None: no ablation of this study)."""
+    name = linked_name(study_name)
+    if name not in {s.study_name for s in storage.get_all_studies()}:
+        return None
+    linked = optuna.load_study(study_name=name, storage=storage)
+    return AblationRuns(designs=tuple(designs(linked)), values=observed(linked))
 
 
 def _artifact_ids(study: optuna.Study) -> list[str | None]:

@@ -60,7 +60,7 @@ def write_report(
 
         sections = SECTIONS
     print(f"report: reading study {study.study_name!r}...", file=out or sys.stdout, flush=True)
-    inputs = load_inputs(study, store, group_by=group_by)
+    inputs = load_inputs(study, store, group_by=group_by, storage=storage)
     page = build_page(inputs, sections, out=out or sys.stdout)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
@@ -133,21 +133,12 @@ def report_study(
     from optuna.artifacts import FileSystemArtifactStore
 
     from study.dashboard.server import check_storage_url
-    from study.storage import default_storage_url, open_storage
-    from vitlab.errors import UserError
+    from study.storage import default_storage_url, open_storage, pick_study
 
     url = storage_url or default_storage_url()
     check_storage_url(url)
     storage = open_storage(url, heartbeat=False)
-    names = [s.study_name for s in storage.get_all_studies()]
-    if study_name is None:
-        if len(names) != 1:
-            found = ", ".join(repr(n) for n in names) or "none"
-            raise UserError(f"storage {url!r} holds {len(names)} studies ({found}): pass --study")
-        study_name = names[0]
-    elif study_name not in names:
-        found = ", ".join(repr(n) for n in names) or "none"
-        raise UserError(f"storage {url!r} has no study {study_name!r} (it has: {found})")
+    study_name = pick_study(storage, study_name, url)
     study = optuna.load_study(study_name=study_name, storage=storage)
     store = FileSystemArtifactStore(artifacts.resolve()) if artifacts.is_dir() else None
     if store is None:

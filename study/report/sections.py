@@ -16,12 +16,15 @@ from study.analysis.diagnostics import draw_diagnostics, get_diagnostics_info
 from study.analysis.inputs import ReportInputs
 from study.analysis.markup import Html
 from study.analysis.mattered import draw_mattered, get_mattered_info
+from study.analysis.measured import get_measured_info
+from study.analysis.measured_draw import draw_measured
 from study.analysis.tail import draw_tail, get_tail_info
 from study.analysis.trials_table import draw_trials_table, get_trials_table_info
 from study.analysis.views import draw_views, get_views_info
 from study.report.page import Section
 
 MATTERED = "mattered"
+MEASURED = "measured"
 
 
 def _progress(line: str) -> None:
@@ -35,7 +38,7 @@ def _mattered(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
 
 def _answer(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
     # None when section 2 failed: the answer still shows the baseline, the split and the states.
-    info = get_answer_info(inputs, infos.get(MATTERED))
+    info = get_answer_info(inputs, infos.get(MATTERED), infos.get(MEASURED))
     return info, draw_answer(info)
 
 
@@ -50,8 +53,9 @@ def _plain(get, draw):  # type: ignore[no-untyped-def]
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("answer", "The answer", _answer, needs=(MATTERED,)),
+    Section("answer", "The answer", _answer, needs=(MATTERED, MEASURED)),
     Section(MATTERED, "What mattered, ranked", _mattered),
+    Section(MEASURED, "Measured effects", _plain(get_measured_info, draw_measured)),
     Section(
         "diagnostics", "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)
     ),

@@ -32,6 +32,7 @@ TOP_KEYS = (
     "trials",
     "timeout",
     "report",
+    "points",
 )
 REPORT_KEYS = ("bucket_edges",)
 DEFAULT_BUCKET_EDGES = records.DEFAULT_BUCKET_EDGES
@@ -249,6 +250,31 @@ def parse_baseline(raw: Any, params: Sequence[Any], source: Path) -> dict[str, A
             raise fail(source, f"baseline.{p.name}", problem)
         baseline[p.name] = float(value) if p.type == "float" else value
     return baseline
+
+
+def parse_points(
+    raw: Any, params: Sequence[Any], baseline: Mapping[str, Any], source: Path
+) -> dict[str, dict[str, Any]]:
+    """Named points of the space (``ablate --to NAME``): each the baseline with the values it
+    lists, every value checked as the baseline's are."""
+    points = mapping(raw, source, "points")
+    by_name = {p.name: p for p in params}
+    out: dict[str, dict[str, Any]] = {}
+    for name, values in points.items():
+        if not isinstance(name, str) or not name.strip() or name == "best":
+            problem = "expected a name other than 'best' (ablate's default)"
+            raise fail(source, f"points.{name}", problem)
+        values = mapping(values, source, f"points.{name}")
+        point = dict(baseline)
+        for key, value in values.items():
+            if key not in by_name:
+                known = f"{hint(key, by_name)} (parameters: {', '.join(by_name)})"
+                raise fail(source, f"points.{name}.{key}", f"not a parameter of this space{known}")
+            if (problem := value_problem(by_name[key], value)) is not None:
+                raise fail(source, f"points.{name}.{key}", problem)
+            point[key] = float(value) if by_name[key].type == "float" else value
+        out[name] = point
+    return out
 
 
 def parse_report(raw: Any, source: Path) -> dict[str, Any]:

@@ -44,6 +44,7 @@ def load_space(path: str | Path) -> SearchSpace:
     except ValueError as e:
         raise fail(source, "aug_ladder", str(e)) from None
     params = _parse_params(raw.get("params"), fixed, models, source)
+    baseline = checks.parse_baseline(raw.get(records.SPACE_BASELINE), params, source)
     space = SearchSpace(
         name=name,
         description=description.strip(),
@@ -53,13 +54,14 @@ def load_space(path: str | Path) -> SearchSpace:
         models=models,
         aug_ladder=ladder,
         params=params,
-        baseline=checks.parse_baseline(raw.get(records.SPACE_BASELINE), params, source),
+        baseline=baseline,
         pruner=_optional_mapping(raw, "pruner", source),
         sampler=parse_sampler(raw.get("sampler"), source),
         trials=_positive(raw, "trials", int, source),
         timeout=_positive(raw, "timeout", (int, float), source),
         pretrained_weights=checks.parse_weights(raw.get("pretrained_weights"), models, source),
         report=checks.parse_report(raw.get("report"), source),
+        points=checks.parse_points(raw.get("points"), params, baseline, source),
     )
     _check_configs(space)
     return space
@@ -103,6 +105,8 @@ def _check_configs(space: SearchSpace) -> None:
                     DataConfig(),
                     f"{space.source}: params.pretrained = {weights!r} with model {model!r}",
                 )
+    for name, point in space.points.items():
+        space.build(point, DataConfig(), f"{space.source}: points.{name}")
     space.make_sampler()  # a grid needs grid values for every parameter
     space.make_pruner()
 

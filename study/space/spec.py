@@ -109,6 +109,8 @@ class SearchSpace:
     pretrained_weights: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     # How the report reads the study: {"bucket_edges": [...]} (checks.parse_report)
     report: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    # Named points (``ablate --to NAME``): name -> a value for every parameter
+    points: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         """Every parameter's value for ``trial``, in file order."""
@@ -208,5 +210,6 @@ class SearchSpace:
                 "trials": self.trials,
                 "timeout": self.timeout,
                 "report": self.report,
+                "points": self.points,
             }
         )

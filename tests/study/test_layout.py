@@ -20,8 +20,10 @@ ALLOWED: dict[str, set[str] | None] = {
     "pruners": {"records"},
     "space": {"records", "pruners"},
     "dashboard": {"records", "storage", "commands"},
-    "analysis": {"records", "frame", "predictions"},  # frame, predictions: planted.py
-    "report": {"records", "frame", "predictions", "storage", "analysis", "dashboard"},
+    # frame, predictions: planted.py; ablate: the designs and fits the measured section shows
+    "analysis": {"records", "frame", "predictions", "ablate"},
+    "report": {"records", "frame", "predictions", "storage", "analysis", "dashboard", "ablate"},
+    "ablate": None,
     "run": None,
     "cli": None,
 }

@@ -1,0 +1,134 @@
+"""``python -m study ablate``: the plan, printed; then its runs, in this worker and any other.
+
+Re-running the same command continues: finished runs are kept and never rerun. The report reads
+the linked study (``<study>:ablate``) and shows the measured effects beside the search's.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import optuna
+
+from study.ablate.measure import early_stopping_pruner, trainer_measure
+from study.ablate.plan import DEFAULT_SEEDS, DESIGNS, AblationPlan
+from study.ablate.resolve import estimate, format_plan, resolve_plan
+from study.ablate.runs import observed, open_linked, record_design
+from study.ablate.summary import summary_lines
+from study.ablate.worker import Measure, run_design
+from study.commands import ablate_command, report_command
+from study.rebuild import StudyRun, study_run
+from study.run.interrupt import InterruptGate
+from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage, pick_study
+from vitlab.errors import UserError
+
+__all__ = ["AblateOptions", "ablate"]
+
+
+@dataclass(frozen=True)
+class AblateOptions:
+    """``ablate``'s options as given; None where a flag was left out."""
+
+    study_name: str | None = None
+    storage: str | None = None
+    to: str = "best"
+    design: str = "factorial"
+    seeds: int = DEFAULT_SEEDS
+    epochs: int | None = None
+    plan_only: bool = False
+    device: str | None = None
+    heartbeat: int | None = None
+    grace: int | None = None
+    artifacts: Path = DEFAULT_ARTIFACTS
+
+
+class AblationInterrupted(UserError):
+    prefix = ""
+    exit_code = 130
+
+
+def ablate(
+    opts: AblateOptions,
+    out: TextIO = sys.stdout,
+    measure: Callable[[StudyRun, optuna.Study, InterruptGate], Measure] | None = None,
+) -> AblationPlan | None:
+    """Plan the ablation ``opts`` asks for, print it, and (unless ``plan_only``) run it.
+
+    ``measure`` makes the function that measures one run (default: train it); returns the plan,
+    or None when the target equals the baseline in every scientific parameter.
+    """
+    if opts.design not in DESIGNS:
+        raise UserError(f"--design {opts.design}: expected one of {', '.join(DESIGNS)}")
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    url = opts.storage or default_storage_url()
+    storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
+    name = pick_study(storage, opts.study_name, url)
+    study = optuna.load_study(study_name=name, storage=storage)
+    run = study_run(study)
+    plan = resolve_plan(
+        study,
+        run.space,
+        to=opts.to,
+        design=opts.design,
+        seeds=opts.seeds,
+        epochs=opts.epochs,
+        default_epochs=run.config(run.record.baseline_params).epochs,
+        train_seed=run.record.train_seed or 0,
+    )
+    if not plan.factors:
+        print(
+            f"nothing to ablate: {plan.target_label} has the baseline's value of every "
+            "scientific parameter; ask the seed's own question with --to fix_list "
+            f"({_points(run)})",
+            file=out,
+        )
+        return None
+    linked = open_linked(storage, name, early_stopping_pruner(run.space))
+    val_images = int(run.record.split_summary.get("images_per_split", {}).get("val", 0))
+    print(format_plan(plan, estimate(plan, study, observed(linked), val_images)), file=out)
+    if opts.plan_only:
+        print(f"run it: {ablate_command(opts, name, url)}", file=out)
+        return plan
+    record_design(linked, storage, plan)
+    gate = InterruptGate()
+    make = measure or _train(opts)
+    try:
+        with gate:
+            run_design(
+                linked,
+                storage,
+                plan,
+                make(run, linked, gate),
+                _distributions(run),
+                out=out,
+                gate=gate,
+            )
+    except KeyboardInterrupt:
+        raise AblationInterrupted(
+            f"interrupted ({gate.signal_name}): the running run is marked failed and every "
+            f"finished run is saved in {url}. Resume with: {ablate_command(opts, name, url)}"
+        ) from None
+    for line in summary_lines(plan, observed(linked)):
+        print(line, file=out)
+    print(f"next: {report_command(name, url, opts.artifacts)}", file=out)
+    return plan
+
+
+def _train(opts: AblateOptions) -> Callable[[StudyRun, optuna.Study, InterruptGate], Measure]:
+    def make(run: StudyRun, linked: optuna.Study, gate: InterruptGate) -> Measure:
+        return trainer_measure(run, device=opts.device, gate=gate, artifacts=opts.artifacts)
+
+    return make
+
+
+def _distributions(run: StudyRun) -> dict[str, optuna.distributions.BaseDistribution]:
+    return {p.name: p.distribution() for p in run.space.params}
+
+
+def _points(run: StudyRun) -> str:
+    names = list(run.space.points)
+    return "points of the space: " + (", ".join(names) if names else "none")
