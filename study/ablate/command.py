@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TextIO
 
 import optuna
+from optuna.trial import TrialState
+from study.rebuild import StudyRun, study_run
 
 from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS, AblationPlan
@@ -21,12 +23,13 @@ from study.ablate.runs import observed, open_linked, record_design
 from study.ablate.summary import summary_lines
 from study.ablate.worker import Measure, run_design
 from study.commands import ablate_command, report_command
-from study.rebuild import StudyRun, study_run
+from study.records import BASELINE
 from study.run.interrupt import InterruptGate
+from study.space.spec import SearchSpace
 from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage, pick_study
 from vitlab.errors import UserError
 
-__all__ = ["AblateOptions", "ablate"]
+__all__ = ["AblateOptions", "ablate", "next_command"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +135,13 @@ def _distributions(run: StudyRun) -> dict[str, optuna.distributions.BaseDistribu
 def _points(run: StudyRun) -> str:
     names = list(run.space.points)
     return "points of the space: " + (", ".join(names) if names else "none")
+
+
+def next_command(study: optuna.Study, space: SearchSpace, url: str, artifacts: Path) -> str:
+    """What to run after the search: the ablation from the baseline to the best trial; when the
+    best trial is the baseline, to the space's first point (the seed's fix list)."""
+    to = "best"
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if space.points and (not complete or study.best_trial.user_attrs.get(BASELINE)):
+        to = next(iter(space.points))
+    return ablate_command(AblateOptions(to=to, artifacts=artifacts), study.study_name, url)

@@ -16,6 +16,7 @@ from typing import Any
 from study.ablate.design import Design, Factor, factorial_design
 from study.ablate.fit import Observation
 from study.ablate.path import path_next
+
 from study.ablate.runs import RunSpec, run_key
 
 __all__ = ["DESIGNS", "DEFAULT_SEEDS", "AblationPlan", "observations", "path_runs"]

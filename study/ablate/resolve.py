@@ -12,10 +12,10 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-
-from study import records
 from study.ablate.design import factors_between
 from study.ablate.fit import expected_half_width
+
+from study import records
 from study.ablate.plan import AblationPlan, observations
 from study.analysis.inputs import noise_floor
 from study.space.spec import SearchSpace

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from study.ablate.fit import Effect, FactorialFit, fit_factorial
 from study.ablate.path import AblationPath, Gain, ablation_path
+
 from study.ablate.plan import AblationPlan, observations
 
 __all__ = ["fit_plan", "interval_text", "summary_lines"]

@@ -21,13 +21,7 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from study import records
-from study.commands import (
-    ablate_command,
-    dashboard_command,
-    optuna_command,
-    report_command,
-    run_command,
-)
+from study.commands import dashboard_command, optuna_command, report_command, run_command
 from study.dashboard.notes import study_note, write_study_note
 from study.data import PreparedSplit, prepare_split
 from study.report.publish import default_report_path, note_line, write_report
@@ -121,20 +115,10 @@ def run_study(opts: RunOptions, out: TextIO = sys.stdout) -> optuna.Study:
         _run_trials(study, plan, dataset, progress, run_command(opts, name, url), out)
     _print_end(study, url, plan.artifacts, out)
     _write_report(study, storage, plan, out)
+    from study.ablate.command import next_command  # the ablation is the workflow's next step
+
     print(f"next: {next_command(study, space, url, plan.artifacts)}", file=out)
     return study
-
-
-def next_command(study: optuna.Study, space: SearchSpace, url: str, artifacts: Path) -> str:
-    """What to run after the search: the ablation from the baseline to the best trial; when the
-    best trial is the baseline, to the space's first point (the seed's fix list)."""
-    from study.ablate.command import AblateOptions
-
-    to = "best"
-    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if space.points and (not complete or study.best_trial.user_attrs.get(records.BASELINE)):
-        to = next(iter(space.points))
-    return ablate_command(AblateOptions(to=to, artifacts=artifacts), study.study_name, url)
 
 
 def _record_study(
