@@ -161,9 +161,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UserError(f"{', '.join(given)}: only with --study and --trial, not --config")
         train_config_file(args.config, device=args.device, **outputs)
         return 0
+    if args.study_name is None and args.trial is None:
+        raise UserError("train needs --config FILE, or --study NAME with --trial N")
     if args.study_name is None or args.trial is None:
-        missing = "--trial" if args.trial is None else "--study"
-        raise UserError(f"give --config FILE, or --study NAME with --trial N ({missing} missing)")
+        given, other = ("--trial", "--study") if args.study_name is None else ("--study", "--trial")
+        raise UserError(f"{given} goes with {other}: give both to retrain a study's trial")
     from study.dashboard.server import check_storage_url
 
     check_storage_url(args.storage or default_storage_url())
