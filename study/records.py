@@ -67,6 +67,7 @@ TRAIN_COUNTS = "train_counts"
 CLASSES = "classes"
 CLASS_COUNTS = "class_counts"  # images per class over every split, in the order of CLASSES
 SPLIT_FILES = "split_files"  # {"train": path, "val": path}: the split's files (extra fields)
+DATA_CONFIG = "data_config"  # the DataConfig the run split, as its fields (study.rebuild reads it)
 # A linked study's attr: the study whose question its trials answer (``<study>:ablate``)
 MEASURES = "measures"
 REPORT = "report_artifact"  # the id of the study's current report artifact
@@ -245,6 +246,7 @@ class StudyRecord:
     classes: Sequence[str] = ()
     class_counts: Sequence[int] = ()  # images per class over every split (test included)
     split_files: Mapping[str, str] = field(default_factory=dict)
+    data_config: Mapping[str, Any] = field(default_factory=dict)  # {}: recorded before it was
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> StudyRecord:
@@ -272,6 +274,7 @@ class StudyRecord:
             CLASSES: list(self.classes),
             CLASS_COUNTS: [int(c) for c in self.class_counts],
             SPLIT_FILES: dict(self.split_files),
+            DATA_CONFIG: dict(self.data_config),
         }
 
     def write(self, study: optuna.Study) -> None:

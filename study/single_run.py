@@ -1,4 +1,5 @@
-"""``python -m study train``: one configuration, trained and recorded epoch by epoch."""
+"""``python -m study train``: one configuration (a YAML file, or a study's trial), trained and
+recorded epoch by epoch."""
 
 from __future__ import annotations
 
@@ -6,11 +7,21 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+import optuna
+from optuna.trial import FrozenTrial
+
+from study import records
 from study.data import with_demo_data
+from study.rebuild import study_run
+from study.storage import default_storage_url, open_storage
 from vitlab.config import TrainConfig, dump_yaml, load_train_config
+from vitlab.errors import UserError
 from vitlab.metrics import EpochMetrics
+
+if TYPE_CHECKING:
+    from vitlab.dataset import Dataset
 
 TRAIN_ROOT = Path("results/train")
 
@@ -35,23 +46,40 @@ def train_config_file(
     metrics_out: Path | None = None,
     checkpoint_dir: Path | None = None,
     device: str | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> EpochMetrics | None:
-    """Train one configuration, resuming from ``checkpoint_dir/last.pt`` when it exists.
-
-    Each epoch is printed and appended to ``metrics_out`` as it finishes, so an error or Ctrl-C
-    loses nothing that was measured. Returns the best epoch.
-    """
+    """Train one configuration file (see :func:`train_run`) in results/train/<config>/."""
     overrides = {"device": device} if device else None
     config = with_default_data(load_train_config(config_path, overrides), out)
-    run_dir = TRAIN_ROOT / config_path.stem
+    outputs = {"metrics_out": metrics_out, "checkpoint_dir": checkpoint_dir}
+    return train_run(config, TRAIN_ROOT / config_path.stem, out=out, **outputs)
+
+
+def train_run(
+    config: TrainConfig,
+    run_dir: Path,
+    *,
+    dataset: Dataset | None = None,
+    metrics_out: Path | None = None,
+    checkpoint_dir: Path | None = None,
+    out: TextIO | None = None,
+) -> EpochMetrics | None:
+    """Train ``config`` (on ``dataset``, else the data it names), resuming from
+    ``checkpoint_dir/last.pt`` when it exists.
+
+    Each epoch is printed and appended to ``metrics_out`` (default ``run_dir/metrics.jsonl``)
+    as it finishes, so an error or Ctrl-C loses nothing that was measured. The checkpoints and
+    config.resolved.yaml go to ``checkpoint_dir`` (default ``run_dir/checkpoints``). Returns
+    the best epoch.
+    """
+    out = out or sys.stdout  # read now: a test (or a caller) may have replaced it
     metrics_out = metrics_out or run_dir / "metrics.jsonl"
     checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"
     # torch loads when training starts, not when the command line reads this module's defaults.
     from vitlab.train import Trainer, append_jsonl
 
     # The Trainer refuses a last.pt of another configuration: nothing is written before that.
-    trainer = Trainer(config, checkpoint_dir=checkpoint_dir)
+    trainer = Trainer(config, dataset=dataset, checkpoint_dir=checkpoint_dir)
     dump_yaml(config, checkpoint_dir / "config.resolved.yaml")
     metrics_out.parent.mkdir(parents=True, exist_ok=True)
     print(
@@ -78,3 +106,75 @@ def train_config_file(
             file=out,
         )
     return best
+
+
+def trial_run_dir(
+    study_name: str, trial: int, *, seed: int | None = None, epochs: int | None = None
+) -> Path:
+    """results/train/<study>-trial<N>, with -seed<S> / -epochs<E> when they are given."""
+    name = f"{study_name}-trial{trial}"
+    name += "" if seed is None else f"-seed{seed}"
+    name += "" if epochs is None else f"-epochs{epochs}"
+    return TRAIN_ROOT / name
+
+
+def train_trial(
+    study_name: str,
+    trial: int,
+    *,
+    storage_url: str | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    metrics_out: Path | None = None,
+    checkpoint_dir: Path | None = None,
+    out: TextIO | None = None,
+) -> EpochMetrics | None:
+    """``train --study --trial``: retrain trial ``trial`` (Optuna's number; the baseline is 0)
+    of a recorded study, all its epochs (``epochs`` to train longer) with no pruner, as
+    :func:`train_run` in :func:`trial_run_dir`. ``seed`` None: the trial's own seed, else the
+    study's; with the same seed and epochs on a CPU it repeats the trial's curves exactly."""
+    out = out or sys.stdout
+    study = load_study(study_name, storage_url)
+    run = study_run(study)
+    frozen = find_trial(study, trial)
+    missing = [p.name for p in run.space.params if p.name not in frozen.params]
+    if missing:
+        raise UserError(
+            f"trial {trial} of study {study_name!r} ({frozen.state.name}) has no value for "
+            f"{', '.join(missing)}: it never started training"
+        )
+    params = {p.name: frozen.params[p.name] for p in run.space.params}
+    used = seed if seed is not None else frozen.user_attrs.get(records.SEED)
+    config = run.config(params, seed=used, epochs=epochs, device=device)
+    print(
+        f"study {study_name!r}, trial {trial} ({frozen.state.name.lower()}): {params}; seed "
+        f"{config.seed}, {config.epochs} epochs, no pruner",
+        file=out,
+    )
+    dataset = run.dataset(out)
+    run_dir = trial_run_dir(study_name, trial, seed=seed, epochs=epochs)
+    outputs = {"metrics_out": metrics_out, "checkpoint_dir": checkpoint_dir}
+    return train_run(config, run_dir, dataset=dataset, out=out, **outputs)
+
+
+def load_study(study_name: str, storage_url: str | None = None) -> optuna.Study:
+    """Study ``study_name`` on an existing storage (default: the project's); UserError names
+    the studies it has when it has no such study."""
+    url = storage_url or default_storage_url()
+    storage = open_storage(url, heartbeat=False)  # a reader: no heartbeat, no write check
+    names = [s.study_name for s in storage.get_all_studies()]
+    if study_name not in names:
+        found = ", ".join(repr(n) for n in names) or "none"
+        raise UserError(f"storage {url!r} has no study {study_name!r} (it has: {found})")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+def find_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """Trial ``number`` (Optuna's, as optuna-dashboard shows it); UserError with the count."""
+    trials = study.get_trials(deepcopy=False)
+    for t in trials:
+        if t.number == number:
+            return t
+    has = f"{len(trials)} trials (0 to {len(trials) - 1})" if trials else "no trials"
+    raise UserError(f"study {study.study_name!r} has no trial {number}: it has {has}")

@@ -5,10 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from study.cli.arguments import Sub, add_device, add_manifest_options, fraction, manifest_data
+from study.cli.arguments import (
+    Sub,
+    add_device,
+    add_manifest_options,
+    fraction,
+    manifest_data,
+    positive_int,
+)
 from study.data import SPLITS_ROOT
 from study.single_run import TRAIN_ROOT
 from study.space.load import DEFAULT_SPACE
+from study.storage import default_storage_url
 from study.weights import DEFAULT_EPOCHS
 from vitlab.cache import DEFAULT_ROOT as CACHE_ROOT
 from vitlab.cache import cache_size_for
@@ -107,27 +115,69 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def add_train(sub: Sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
-        help="train one configuration from a YAML file",
-        description="Train one configuration (data, fixed settings, parameter "
-        "values) and print one line per epoch. Saves the best-val checkpoint and "
-        "resumes from the last one if interrupted. Retrain a study's winner "
-        "for longer with it.",
+        help="train one configuration: a YAML file, or a study's trial",
+        description="Train one configuration and print one line per epoch. Saves the best-val "
+        "checkpoint and resumes from the last one if interrupted. With --config: the YAML's "
+        "data, fixed settings and parameter values. With --study and --trial: retrain that "
+        "trial of a recorded study (the space and data the study recorded, all its epochs, no "
+        "pruner): the same seed and epochs repeat its curves; --epochs trains the winner for "
+        "longer, --seed measures another seed.",
     )
     help = f"training YAML (see {DEMO_TRAIN_CONFIG}); a config without data uses the demo dataset"
-    p.add_argument("--config", type=Path, required=True, help=help)
-    help = f"JSONL, one line per epoch (default: {TRAIN_ROOT}/<config>/metrics.jsonl)"
+    p.add_argument("--config", type=Path, help=help)
+    help = "the study of --trial (on --storage)"
+    p.add_argument("--study", dest="study_name", metavar="NAME", help=help)
+    help = "retrain this trial of --study: Optuna's trial number, as optuna-dashboard and the "
+    help += "report show it (the baseline is 0)"
+    p.add_argument("--trial", type=int, metavar="N", help=help)
+    help = "with --trial: train this many epochs (default: the trial's own)"
+    p.add_argument("--epochs", type=positive_int, metavar="E", help=help)
+    help = "with --trial: training seed (default: the trial's recorded seed, else the study's)"
+    p.add_argument("--seed", type=int, metavar="S", help=help)
+    help = f"with --trial: SQLAlchemy URL of the study's storage (default {default_storage_url()})"
+    p.add_argument("--storage", metavar="URL", help=help)
+    help = f"JSONL, one line per epoch (default: {TRAIN_ROOT}/<config>/metrics.jsonl, or "
+    help += f"{TRAIN_ROOT}/<study>-trial<N>[-seed<S>][-epochs<E>]/metrics.jsonl)"
     p.add_argument("--metrics-out", type=Path, help=help)
-    help = f"default {TRAIN_ROOT}/<config>/checkpoints"
+    help = f"default {TRAIN_ROOT}/<config>/checkpoints (or <study>-trial<N>...)"
     p.add_argument("--checkpoint-dir", type=Path, help=help)
     add_device(p, "the config")
     return p
 
 
+TRIAL_ONLY = ("epochs", "seed", "storage")  # the flags that only --trial reads
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from study.single_run import train_config_file
+    from study.single_run import train_config_file, train_trial
 
     outputs = {"metrics_out": args.metrics_out, "checkpoint_dir": args.checkpoint_dir}
-    train_config_file(args.config, device=args.device, **outputs)
+    by_trial = args.study_name is not None or args.trial is not None
+    if args.config is not None and by_trial:
+        raise UserError("--config and --study/--trial exclude each other: give one of the two")
+    if args.config is not None:
+        given = [f"--{name}" for name in TRIAL_ONLY if getattr(args, name) is not None]
+        if given:
+            raise UserError(f"{', '.join(given)}: only with --study and --trial, not --config")
+        train_config_file(args.config, device=args.device, **outputs)
+        return 0
+    if args.study_name is None and args.trial is None:
+        raise UserError("train needs --config FILE, or --study NAME with --trial N")
+    if args.study_name is None or args.trial is None:
+        given, other = ("--trial", "--study") if args.study_name is None else ("--study", "--trial")
+        raise UserError(f"{given} goes with {other}: give both to retrain a study's trial")
+    from study.dashboard.server import check_storage_url
+
+    check_storage_url(args.storage or default_storage_url())
+    train_trial(
+        args.study_name,
+        args.trial,
+        storage_url=args.storage,
+        epochs=args.epochs,
+        seed=args.seed,
+        device=args.device,
+        **outputs,
+    )
     return 0
 
 

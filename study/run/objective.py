@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial
 from study import predictions, records
 from study.dashboard.notes import write_trial_view
 from study.pruners.decision import OVERFITTING, may_prune, take_decision
+from study.rebuild import train_config
 from study.run.interrupt import InterruptGate
 from study.space.spec import SearchSpace
 from vitlab.dataset import Dataset
@@ -75,10 +76,7 @@ class Objective:
         self.gate.check()
         trial.set_user_attr(records.WORKER, records.this_worker())
         params = self.space.suggest(trial)
-        config = self.space.train_config(params)
-        config = dataclasses.replace(config, seed=self.seed)
-        if self.device:
-            config = dataclasses.replace(config, device=self.device)
+        config = train_config(self.space, params, seed=self.seed, device=self.device)
         self.events.on_start(trial, params)
         try:
             value = self._train(trial, config)

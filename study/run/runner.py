@@ -6,6 +6,7 @@ mode). Re-running continues the study until it has the requested number of finis
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import signal
 import sys
@@ -153,6 +154,7 @@ def _record_study(
             classes=list(dataset.classes),
             class_counts=[int(dataset.class_counts.get(c, 0)) for c in dataset.classes],
             split_files=prepared.files,
+            data_config=dataclasses.asdict(prepared.data),
         ).write(study)
 
 

@@ -7,6 +7,7 @@ baseline and of every range end) so that a typo fails at once with ``<file>: <ke
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -65,6 +66,35 @@ def load_space(path: str | Path) -> SearchSpace:
     )
     _check_configs(space)
     return space
+
+
+def space_from_dict(d: Mapping[str, Any]) -> SearchSpace:
+    """The space :meth:`SearchSpace.as_dict` wrote (a study's ``space`` attr), as it was loaded.
+
+    Not checked again (it was when loaded); a key an older study lacks takes its default.
+    """
+    names = {f.name for f in dataclasses.fields(SearchSpace)}
+    values = {k: v for k, v in d.items() if k in names}
+    params = tuple(
+        ParamSpec(
+            name=name,
+            **{k: tuple(v) if k == "choices" else v for k, v in spec.items()},
+        )
+        for name, spec in (d.get("params") or {}).items()
+    )
+    values.update(
+        source=Path(d.get("source") or ""),
+        description=d.get("description") or "",
+        data=d.get("data"),
+        fixed=dict(d.get("fixed") or {}),
+        models=dict(d.get("models") or {}),
+        aug_ladder=tuple(d.get("aug_ladder") or DEFAULT_LADDER),
+        params=params,
+        baseline=dict(d.get(records.SPACE_BASELINE) or {}),
+    )
+    for key in ("pretrained_weights", "report"):
+        values[key] = dict(d.get(key) or {})
+    return SearchSpace(**values)
 
 
 def _parse_params(

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import create_trial
 
-from study.cli import DEMO_TRAIN_CONFIG, build_parser, run_options
+from study.cli import DEMO_TRAIN_CONFIG, build_parser, main, run_options
 from study.dashboard.server import DEFAULT_HOST, DEFAULT_PORT
 from study.data import SPLITS_ROOT
+from study.records import StudyRecord
 from study.run.plan import DEFAULT_TRIALS, RunOptions
 from study.single_run import TRAIN_ROOT
-from study.space.load import DEFAULT_SPACE
+from study.space.load import DEFAULT_SPACE, load_space
 from study.storage import (
     DEFAULT_ARTIFACTS,
     GRACE_SECONDS,
@@ -24,6 +28,7 @@ from study.storage import (
     default_storage_url,
 )
 from study.weights import DEFAULT_EPOCHS
+from tests.study.helpers import storage_url, write_space
 from vitlab.cache import DEFAULT_ROOT as CACHE_ROOT
 from vitlab.cache import cache_size_for
 from vitlab.config import DataConfig, TrainConfig
@@ -231,6 +236,10 @@ DEFAULTS = [
     ("train", "--config", DEMO_TRAIN_CONFIG, Path(REQUIRED["train"][1])),  # required: given
     ("train", "--metrics-out", TRAIN_ROOT, None),
     ("train", "--checkpoint-dir", TRAIN_ROOT, None),
+    ("train", "--storage", default_storage_url(), None),
+    ("train", "--trial", "the baseline is 0", None),
+    ("train", "--seed", "the trial's recorded seed, else the study's", None),
+    ("train", "--epochs", "the trial's own", None),
     ("pretrain", "--space", DEFAULT_SPACE, DEFAULT_SPACE),
     ("pretrain", "--epochs", f"default {DEFAULT_EPOCHS}", DEFAULT_EPOCHS),
     ("pretrain", "--data", PRETRAIN_ROOT, None),
@@ -333,3 +342,91 @@ def test_building_the_parser_loads_neither_torch_nor_timm():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+# ------------------------------------------------------------------------- train --trial
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, tiny_manifest: Path) -> str:
+    """A storage with study 'tiny', recorded with a fingerprint its data does not have, two
+    finished trials and a waiting one; and a study 'empty' that no run recorded."""
+    url = storage_url(tmp_path)
+    space = load_space(write_space(tmp_path))
+    study = optuna.create_study(study_name="tiny", storage=url, direction="maximize")
+    StudyRecord(
+        dataset_fingerprint="0" * 64,
+        space=space.as_dict(),
+        train_seed=0,
+        data_config=dataclasses.asdict(DataConfig(manifest=str(tiny_manifest))),
+    ).write(study)
+    distributions = {p.name: p.distribution() for p in space.params}
+    for value in (0.1, 0.2):
+        trial = create_trial(params=dict(space.baseline), distributions=distributions, value=value)
+        study.add_trial(trial)
+    study.enqueue_trial(dict(space.baseline))  # waiting: no parameter suggested yet
+    optuna.create_study(study_name="empty", storage=url)
+    return url
+
+
+TRIAL = ["train", "--study", "tiny", "--trial"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["train", "--study", "nope", "--trial", "0", "--storage", "{url}"],
+            "storage '{url}' has no study 'nope' (it has: 'tiny', 'empty')",
+        ),
+        (
+            [*TRIAL, "7", "--storage", "{url}"],
+            "study 'tiny' has no trial 7: it has 3 trials (0 to 2)",
+        ),
+        ([*TRIAL, "-1", "--storage", "{url}"], "study 'tiny' has no trial -1: it has 3 trials"),
+        (
+            [*TRIAL, "2", "--storage", "{url}"],
+            "trial 2 of study 'tiny' (WAITING) has no value for drop_rate, min_images, "
+            "weight_decay: it never started training",  # in the file's order
+        ),
+        (
+            [*TRIAL, "0", "--storage", "{url}"],
+            "the data of study 'tiny' changed since it ran: {manifest} now splits to fingerprint",
+        ),
+        (
+            ["train", "--study", "empty", "--trial", "0", "--storage", "{url}"],
+            "study 'empty' has no record of a run (no trial was started by 'python -m study "
+            "run'): nothing to rebuild",
+        ),
+        (
+            [*TRIAL, "0", "--storage", "sqlite:///{tmp}/nowhere.db"],
+            "storage 'sqlite:///{tmp}/nowhere.db': no such file {tmp}/nowhere.db",
+        ),
+        ([*TRIAL, "0"], f"storage '{default_storage_url()}': no such file"),
+        (
+            ["train", "--config", "x.yaml", "--trial", "0"],
+            "--config and --study/--trial exclude each other: give one of the two",
+        ),
+        (
+            ["train", "--config", "x.yaml", "--study", "tiny"],
+            "--config and --study/--trial exclude each other: give one of the two",
+        ),
+        (
+            ["train", "--config", "x.yaml", "--epochs", "3", "--seed", "1"],
+            "--epochs, --seed: only with --study and --trial, not --config",
+        ),
+        (["train", "--trial", "0"], "--trial goes with --study: give both to retrain a study's"),
+        (["train", "--study", "tiny"], "--study goes with --trial: give both to retrain a study's"),
+        (["train"], "train needs --config FILE, or --study NAME with --trial N"),
+    ],
+)
+def test_train_trial_errors_are_one_line(
+    argv, message, recorded, tiny_manifest, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # the default storage is not there
+    names = {"url": recorded, "manifest": tiny_manifest, "tmp": tmp_path}
+    assert main([a.format(**names) for a in argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message.format(**names)}"), captured.err
+    assert len(captured.err.strip().splitlines()) == 1
+    assert not (tmp_path / "results" / "train").exists()  # nothing was trained or written

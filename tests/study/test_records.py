@@ -213,6 +213,7 @@ RECORD = StudyRecord(
     classes=["cat", "dog"],
     class_counts=[5, 3],
     split_files={"train": "/data/split/train.jsonl", "val": "/data/split/val.jsonl"},
+    data_config={"manifest": "data/demo/manifest.jsonl", "split_seed": 0, "val_frac": 0.1},
 )
 
 
@@ -222,6 +223,7 @@ def test_a_study_record_written_reads_back_the_same(tmp_path):
     again = optuna.load_study(study_name=study.study_name, storage=f"sqlite:///{tmp_path / 's.db'}")
     assert StudyRecord.from_study(again) == RECORD
     assert again.user_attrs["baseline_params"] == {"lr": 0.001, "model": "vit"}
+    assert again.user_attrs["data_config"]["manifest"] == "data/demo/manifest.jsonl"
     assert "baseline" not in again.user_attrs  # the study's key is no longer a trial's flag's
 
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from study.single_run import train_config_file
+from study.single_run import TRAIN_ROOT, train_config_file, trial_run_dir
 from tests.helpers import TINY_VIT
 from vitlab.config import load_train_config
 from vitlab.train import Trainer, TrainingError
@@ -150,3 +150,16 @@ def test_a_changed_config_is_refused_before_anything_is_written(config_file, tmp
     )
     assert (ckpt / "config.resolved.yaml").read_text() == resolved
     assert metrics.read_text() == measured
+
+
+@pytest.mark.parametrize(
+    ("seed", "epochs", "folder"),
+    [
+        (None, None, "demo-trial3"),
+        (2, None, "demo-trial3-seed2"),
+        (None, 40, "demo-trial3-epochs40"),
+        (0, 40, "demo-trial3-seed0-epochs40"),  # a seed given is named, also the default one
+    ],
+)
+def test_a_retrained_trial_has_its_own_folder(seed, epochs, folder):
+    assert trial_run_dir("demo", 3, seed=seed, epochs=epochs) == TRAIN_ROOT / folder
