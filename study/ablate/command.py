@@ -14,17 +14,18 @@ from typing import TextIO
 
 import optuna
 from optuna.trial import TrialState
-from study.rebuild import StudyRun, study_run
 
 from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS, AblationPlan
-from study.ablate.resolve import estimate, format_plan, resolve_plan
+from study.ablate.resolve import estimate, format_plan, resolve_plan, space_points
 from study.ablate.runs import observed, open_linked, record_design
 from study.ablate.summary import summary_lines
 from study.ablate.worker import Measure, run_design
 from study.commands import ablate_command, report_command
+from study.rebuild import StudyRun, study_run
 from study.records import BASELINE
 from study.run.interrupt import InterruptGate
+from study.run.runner import Interrupted
 from study.space.spec import SearchSpace
 from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage, pick_study
 from vitlab.errors import UserError
@@ -49,11 +50,6 @@ class AblateOptions:
     artifacts: Path = DEFAULT_ARTIFACTS
 
 
-class AblationInterrupted(UserError):
-    prefix = ""
-    exit_code = 130
-
-
 def ablate(
     opts: AblateOptions,
     out: TextIO = sys.stdout,
@@ -72,21 +68,15 @@ def ablate(
     name = pick_study(storage, opts.study_name, url)
     study = optuna.load_study(study_name=name, storage=storage)
     run = study_run(study)
-    plan = resolve_plan(
-        study,
-        run.space,
-        to=opts.to,
-        design=opts.design,
-        seeds=opts.seeds,
-        epochs=opts.epochs,
-        default_epochs=run.config(run.record.baseline_params).epochs,
-        train_seed=run.record.train_seed or 0,
-    )
+    plan = _plan(opts, study, run)
     if not plan.factors:
+        points = list(space_points(run.space))
+        ask = (
+            f"name a point with --to ({', '.join(points)})" if points else "name a point with --to"
+        )
         print(
             f"nothing to ablate: {plan.target_label} has the baseline's value of every "
-            "scientific parameter; ask the seed's own question with --to fix_list "
-            f"({_points(run)})",
+            f"scientific parameter; {ask}",
             file=out,
         )
         return None
@@ -101,24 +91,31 @@ def ablate(
     make = measure or _train(opts)
     try:
         with gate:
-            run_design(
-                linked,
-                storage,
-                plan,
-                make(run, linked, gate),
-                _distributions(run),
-                out=out,
-                gate=gate,
-            )
+            measurer = make(run, linked, gate)
+            run_design(linked, storage, plan, measurer, _distributions(run), out=out, gate=gate)
     except KeyboardInterrupt:
-        raise AblationInterrupted(
+        raise Interrupted(
             f"interrupted ({gate.signal_name}): the running run is marked failed and every "
-            f"finished run is saved in {url}. Resume with: {ablate_command(opts, name, url)}"
+            f"finished run is saved in {url}. Resume with: {ablate_command(opts, name, url)}",
+            signum=gate.signum,
         ) from None
     for line in summary_lines(plan, observed(linked)):
         print(line, file=out)
     print(f"next: {report_command(name, url, opts.artifacts)}", file=out)
     return plan
+
+
+def _plan(opts: AblateOptions, study: optuna.Study, run: StudyRun) -> AblationPlan:
+    return resolve_plan(
+        study,
+        run.space,
+        to=opts.to,
+        design=opts.design,
+        seeds=opts.seeds,
+        epochs=opts.epochs,
+        default_epochs=run.config(run.record.baseline_params).epochs,
+        train_seed=run.record.train_seed or 0,
+    )
 
 
 def _train(opts: AblateOptions) -> Callable[[StudyRun, optuna.Study, InterruptGate], Measure]:
@@ -130,11 +127,6 @@ def _train(opts: AblateOptions) -> Callable[[StudyRun, optuna.Study, InterruptGa
 
 def _distributions(run: StudyRun) -> dict[str, optuna.distributions.BaseDistribution]:
     return {p.name: p.distribution() for p in run.space.params}
-
-
-def _points(run: StudyRun) -> str:
-    names = list(run.space.points)
-    return "points of the space: " + (", ".join(names) if names else "none")
 
 
 def next_command(study: optuna.Study, space: SearchSpace, url: str, artifacts: Path) -> str:

@@ -103,6 +103,11 @@ class Design:
         words = self.words()
         return min(len(w) for w in words) if words else None
 
+    @property
+    def resolution_name(self) -> str:
+        """The resolution as designs are named: IV, V ("" for a full factorial)."""
+        return {3: "III", 4: "IV", 5: "V"}.get(self.resolution or 0, str(self.resolution or ""))
+
     def _letters(self, term: Sequence[int]) -> frozenset[str]:
         return frozenset(LETTERS[i] for i in term)
 

@@ -104,7 +104,9 @@ def fit_factorial(design: Design, observations: Sequence[Observation]) -> Factor
         effects.append(Effect(term, design.label(term), estimate, low, high, aliases))
     ranked = sorted(effects, key=lambda e: -abs(e.estimate))
     main_effects = tuple(e for e in ranked if len(e.term) == 1)
-    widths = [(e.high - e.low) / 2 for e in main_effects if e.low is not None and e.high is not None]
+    widths = [
+        (e.high - e.low) / 2 for e in main_effects if e.low is not None and e.high is not None
+    ]
     return FactorialFit(
         mains=main_effects,
         interactions=tuple(e for e in ranked if len(e.term) == 2),

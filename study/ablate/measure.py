@@ -11,11 +11,11 @@ from typing import Any
 import optuna
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.pruners import NopPruner
-from study.rebuild import StudyRun
 
 from study.ablate.runs import RUN_EPOCHS, RUN_SEED, RunSpec
 from study.ablate.worker import Measure
 from study.pruners.registry import DEFAULT_PRUNER_SETTINGS, build_pruner
+from study.rebuild import StudyRun
 from study.run.interrupt import InterruptGate
 from study.run.objective import Objective
 from study.space.spec import SearchSpace

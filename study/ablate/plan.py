@@ -8,6 +8,7 @@ nuisance parameters are held at the target's values, fixed settings are the stud
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any
 from study.ablate.design import Design, Factor, factorial_design
 from study.ablate.fit import Observation
 from study.ablate.path import path_next
-
 from study.ablate.runs import RunSpec, run_key
 
 __all__ = ["DESIGNS", "DEFAULT_SEEDS", "AblationPlan", "observations", "path_runs"]
@@ -55,8 +55,9 @@ class AblationPlan:
         """This ablation's identity among the linked study's designs."""
         return f"{self.design} to {self.target_name}, {len(self.seeds)} seeds, {self.epochs} epochs"
 
-    @property
+    @functools.cached_property
     def factorial(self) -> Design:
+        """The factorial over the plan's factors (made once: every run's key asks for it)."""
         return factorial_design(self.factors)
 
     def spec(self, levels: Sequence[int], seed: int) -> RunSpec:
@@ -66,7 +67,14 @@ class AblationPlan:
             params[factor.name] = factor.low if level < 0 else factor.high
         pairs = zip(self.factors, levels, strict=True)
         named = {f.name: (LOW if x < 0 else HIGH) for f, x in pairs}
-        return RunSpec(params, seed, self.epochs, named)
+        return RunSpec(params, seed, self.epochs, named, self._point(tuple(levels)))
+
+    def _point(self, levels: tuple[int, ...]) -> str:
+        rows = self.factorial.rows if self.design == "factorial" else ()
+        if levels in rows:
+            return f"{self.name}: point {rows.index(levels) + 1} of {len(rows)}"
+        changed = sum(x > 0 for x in levels)
+        return f"{self.name}: {changed} of {len(levels)} factors at the target's value"
 
     def configurations(self, values: Mapping[str, float]) -> tuple[tuple[int, ...], ...]:
         """The configurations the design needs now (given the runs done): all of a factorial's
@@ -125,8 +133,9 @@ class AblationPlan:
 
 def path_runs(k: int) -> int:
     """Configurations a full path measures: the baseline, k + (k-1) + ... + 1 single changes,
-    and the leave-one-out's k configurations less the one the last step started from."""
-    return 1 + k * (k + 1) // 2 + k - 1
+    and the leave-one-out's k configurations less the two the step before the last measured
+    (its candidates have one factor left at the baseline's value)."""
+    return 1 + k * (k + 1) // 2 + max(k - 2, 0)
 
 
 def observations(plan: AblationPlan, values: Mapping[str, float]) -> list[Observation]:

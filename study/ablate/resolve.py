@@ -12,16 +12,16 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from study.ablate.design import factors_between
-from study.ablate.fit import expected_half_width
 
 from study import records
+from study.ablate.design import factors_between
+from study.ablate.fit import expected_half_width
 from study.ablate.plan import AblationPlan, observations
 from study.analysis.inputs import noise_floor
 from study.space.spec import SearchSpace
 from vitlab.errors import UserError
 
-__all__ = ["Estimate", "estimate", "format_plan", "resolve_plan", "target_point"]
+__all__ = ["Estimate", "estimate", "format_plan", "resolve_plan", "space_points", "target_point"]
 
 
 def target_point(study: optuna.Study, space: SearchSpace, to: str) -> tuple[dict[str, Any], str]:
@@ -36,11 +36,17 @@ def target_point(study: optuna.Study, space: SearchSpace, to: str) -> tuple[dict
             )
         best = study.best_trial
         return dict(best.params), f"the best trial ({best.number})"
-    points = dict(space.points) or _file_points(space)
+    points = space_points(space)
     if to not in points:
         known = ", ".join(["best", *points]) or "best"
         raise UserError(f"--to {to}: not a point of the space {space.source} (known: {known})")
     return dict(points[to]), f"point {to}"
+
+
+def space_points(space: SearchSpace) -> dict[str, Mapping[str, Any]]:
+    """The space's named points: as recorded, else (a study recorded before spaces had
+    points) the space file's, if it still has the study's parameters."""
+    return dict(space.points) or dict(_file_points(space))
 
 
 def _file_points(space: SearchSpace) -> Mapping[str, Mapping[str, Any]]:
@@ -189,7 +195,7 @@ def _design_table(plan: AblationPlan) -> list[str]:
     kind = f"full 2^{k}"
     if design.kind != "full":
         kind = (
-            f"2^({k}-{len(design.generators)}) fractional, resolution {design.resolution}, "
+            f"2^({k}-{len(design.generators)}) fractional, resolution {design.resolution_name}, "
             f"generators {' '.join(design.generators)}"
         )
     names = [f.name for f in plan.factors]

@@ -46,6 +46,7 @@ KEY = "ablate_key"  # the run's digest: the one identity workers and resumes agr
 RUN_SEED = "ablate_seed"
 RUN_EPOCHS = "ablate_epochs"
 LEVELS = "ablate_levels"  # {factor: "baseline" | "target"} in the design that first asked for it
+POINT = "ablate_point"  # the design point it is, in the design that first asked for it
 MEASURES = records.MEASURES  # the study the run measures (also a study attr of the linked one)
 DESIGNS_ATTR = "ablate_designs"  # study attr: every design asked for, as AblationPlan.record()
 MAX_ATTEMPTS = 3  # a run that raised this many times stops the ablation with its error
@@ -64,6 +65,7 @@ class RunSpec:
     seed: int
     epochs: int
     levels: Mapping[str, str] | None = None  # for the record only: not part of the identity
+    point: str | None = None  # "factorial to fix_list, ...: point 3 of 16" (the record only)
 
     @property
     def key(self) -> str:
@@ -75,6 +77,7 @@ class RunSpec:
             RUN_SEED: self.seed,
             RUN_EPOCHS: self.epochs,
             LEVELS: dict(self.levels or {}),
+            POINT: self.point,
             MEASURES: measures,
         }
 
@@ -143,7 +146,9 @@ def claim(
             held.add(spec.key)
         if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None
-        return study.ask(dict(distributions))
+        with warnings.catch_warnings():  # the worker runs the trial inside Optuna's heartbeat
+            warnings.filterwarnings("ignore", message="Heartbeat of storage")
+            return study.ask(dict(distributions))
 
 
 def _measures(study: optuna.Study) -> str:

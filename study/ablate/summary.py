@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from study.ablate.fit import Effect, FactorialFit, fit_factorial
 from study.ablate.path import AblationPath, Gain, ablation_path
-
 from study.ablate.plan import AblationPlan, observations
 
 __all__ = ["fit_plan", "interval_text", "summary_lines"]
@@ -36,7 +35,8 @@ def interval_text(estimate: float, low: float | None, high: float | None) -> str
 
 
 def _effect_line(plan: AblationPlan, e: Effect | Gain, what: str) -> str:
-    return f"  {e.label}: {what} {interval_text(e.estimate, e.low, e.high)}"
+    lead = f"{what} " if what else ""
+    return f"  {e.label}: {lead}{interval_text(e.estimate, e.low, e.high)}"
 
 
 def summary_lines(plan: AblationPlan, values: Mapping[str, float]) -> list[str]:

@@ -14,9 +14,8 @@ The verdict "what this study can tell" has these kinds and thresholds (the READM
   closest to the noise would leave it after about n * (half-width / |estimate|)^2 trials.
 - ``ranked``: "k of m parameters have effects beyond noise" (m: the scientific ones).
 - ``unknown``: enough trials, but section 2 gave no findings (it failed, or says why not).
-- ``measured`` / ``measured_none``: a designed ablation (``python -m study ablate``) is complete:
-  its measured effects rank the fixes instead of the search's estimates, and the verdict counts
-  the fixes whose 95 % t-interval excludes zero (none: ``measured_none``).
+- ``measured`` / ``measured_none``: a complete ``ablate`` design ranks the fixes by measured
+  effects instead; k of them have 95 % t-intervals excluding zero (none: ``measured_none``).
 
 Baseline against best is a paired comparison on the same val images (paired bootstrap and
 McNemar, :mod:`study.analysis.paired`); without both trials' predictions it falls back, saying
@@ -195,9 +194,8 @@ def get_verdict(trials: int, params: int, mattered: MatteredInfo | None) -> Verd
 def get_answer_info(
     inputs: ReportInputs, mattered: MatteredInfo | None, measured: MeasuredInfo | None = None
 ) -> AnswerInfo:
-    """Section 1 as plain data; ``mattered`` is section 2's result (None: it failed) and
-    ``measured`` the measured-effects section's: its first complete design, when there is one,
-    ranks the fixes and gives the verdict."""
+    """Section 1 as plain data; ``mattered`` is section 2's (None: it failed); the first
+    complete design of ``measured``, when there is one, ranks the fixes and gives the verdict."""
     searched = searched_params(inputs)
     done = len(finished(inputs.frame))
     verdict = get_verdict(done, len(searched), mattered)
@@ -212,9 +210,7 @@ def get_answer_info(
         fixes, note = tuple(f.sentence for f in mattered.findings), None
     else:
         fixes, note = (), mattered.note or f"No ranking: {verdict.text}."
-    top1 = (
-        comparison.baseline_top1 if comparison.baseline_top1 is not None else comparison.best_top1
-    )
+    top1 = comparison.best_top1 if comparison.baseline_top1 is None else comparison.baseline_top1
     floor = noise_floor(top1, inputs.val_images) if top1 is not None else math.nan
     return AnswerInfo(
         study_name=inputs.study_name,
@@ -229,7 +225,7 @@ def get_answer_info(
         split=get_split_table(dict(inputs.study.split_summary)),
         random_split=get_random_split(inputs.study.class_counts),
         trials=get_trial_states(inputs.frame),
-        measured_by=None if design is None else f"{design.description}, to {design.target_label}",
+        measured_by=None if design is None else f"{design.short}, to {design.target_label}",
         measure_hint=measured.suggestion if measured and design is None else None,
     )
 
@@ -271,12 +267,8 @@ def draw_answer(info: AnswerInfo) -> Html:
         f'<p class="{box}"><b>Baseline against best.</b> '
         f"{' '.join(esc(s) for s in comparison_sentences(c))}</p>"
     ]
-    where = (
-        f" (measured: {esc(info.measured_by)})"
-        if info.measured_by
-        else " (estimated from the search's trials)"
-    )
-    parts.append(f"<h3>The ranked fixes{where}</h3>")
+    where = f"measured: {info.measured_by}" if info.measured_by else "estimated from the trials"
+    parts.append(f"<h3>The ranked fixes ({esc(where)})</h3>")
     parts.append(bullets(info.fixes) if info.fixes else paragraph(info.fixes_note or ""))
     searched = ", ".join(f"{name} ({role})" for name, role in info.searched) or "none"
     floor = (

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from study import records
-from study.ablate.design import factors_between, factorial_design
+from study.ablate.design import factorial_design, factors_between
 from study.ablate.fit import FactorialFit
 from study.ablate.path import AblationPath
 from study.ablate.plan import DEFAULT_SEEDS, AblationPlan
 from study.ablate.summary import fit_plan
 from study.analysis import effects as eff
 from study.analysis import importance as imp
-from study.analysis.inputs import ReportInputs, baseline_row, best_row, finished
 from study.analysis.effects import fmt
+from study.analysis.inputs import ReportInputs, baseline_row, best_row, finished
 from study.analysis.markup import points as _points
 
 __all__ = [
@@ -65,7 +65,7 @@ class DesignResult:
     name: str
     design: str  # factorial | path
     target_label: str
-    description: str  # "full 2^4, 16 points", "2^(6-2) fractional, resolution IV, ..."
+    description: str  # "full 2^4 factorial, 16 points", "2^(6-2) fractional factorial, ..."
     seeds: int
     epochs: int
     done: int  # the design's runs finished
@@ -76,6 +76,11 @@ class DesignResult:
     half_width: float | None = None  # the factorial's minimum detectable effect
     residual_df: int = 0
     note: str | None = None  # a partial design, or why nothing is fitted yet
+
+    @property
+    def short(self) -> str:
+        """The description's first clause: "2^(6-2) fractional factorial, 16 points"."""
+        return ", ".join(self.description.split(", ")[:2])
 
     @property
     def complete(self) -> bool:
@@ -199,7 +204,7 @@ def _description(plan: AblationPlan) -> str:
         return f"full 2^{k} factorial, {len(design.rows)} points"
     return (
         f"2^({k}-{len(design.generators)}) fractional factorial, {len(design.rows)} points, "
-        f"resolution {design.resolution} (generators {', '.join(design.generators)}): no main "
+        f"resolution {design.resolution_name} (generators {', '.join(design.generators)}): no main "
         "effect is aliased with another or with a two-factor interaction"
     )
 
@@ -263,7 +268,7 @@ def measured_verdict(d: DesignResult) -> tuple[str, str]:
         "" if d.half_width is None else f"; it detects effects of ±{100 * d.half_width:.1f} points"
     )
     text = (
-        f"measured by {d.done} designed reruns ({d.description}, {d.seeds} seeds each): "
+        f"measured by {d.done} designed reruns ({d.short}, {d.seeds} seeds each): "
         f"{k} of {len(d.effects)} fixes have effects beyond noise{width}"
     )
     return ("measured" if k else "measured_none"), text

@@ -45,7 +45,7 @@ def optimize(
                 raise
             objective.current = None
             print(
-                f"trial {lost.number + 1} was failed by another worker (no heartbeat from here "
+                f"trial {lost.number} was failed by another worker (no heartbeat from here "
                 "within --grace); it is queued again; going on",
                 file=out,
                 flush=True,

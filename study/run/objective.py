@@ -26,6 +26,7 @@ from study.pruners.decision import OVERFITTING, may_prune, take_decision
 from study.rebuild import train_config
 from study.run.interrupt import InterruptGate
 from study.space.spec import SearchSpace
+from vitlab.config import TrainConfig
 from vitlab.dataset import Dataset
 from vitlab.metrics import EpochMetrics
 from vitlab.train import Trainer
@@ -58,14 +59,21 @@ class Objective:
         events: TrialEvents | None = None,
         gate: InterruptGate | None = None,
         artifact_store: ArtifactStore | None = None,
+        configure: Callable[[optuna.Trial, dict[str, Any]], TrainConfig] | None = None,
     ) -> None:
         self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
+        # A trial's TrainConfig from its parameters: the study's seed by default; an ablation
+        # gives each run its own seed and epochs (study.ablate.measure).
+        self.configure = configure or self._study_config
         self.artifact_store = artifact_store  # where each trial's curves.html goes
         self.events = events or TrialEvents()
         # Without an installed gate, Ctrl-C behaves as Python's default.
         self.gate = gate or InterruptGate()
         # The trial being run, until Optuna has stored its end (see ``finished``).
         self.current: optuna.Trial | None = None
+
+    def _study_config(self, trial: optuna.Trial, params: dict[str, Any]) -> TrainConfig:
+        return train_config(self.space, params, seed=self.seed, device=self.device)
 
     def finished(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback: the current trial's end is stored."""
@@ -76,7 +84,7 @@ class Objective:
         self.gate.check()
         trial.set_user_attr(records.WORKER, records.this_worker())
         params = self.space.suggest(trial)
-        config = train_config(self.space, params, seed=self.seed, device=self.device)
+        config = self.configure(trial, params)
         self.events.on_start(trial, params)
         try:
             value = self._train(trial, config)

@@ -37,7 +37,7 @@ class Progress:
         # too, so a trial's number can pass the target.
         done = len(trial.study.get_trials(deepcopy=False, states=FINISHED))
         self._print(
-            f"trial {trial.number + 1} ({done}/{self.total} finished){tag}  {format_params(params)}"
+            f"trial {trial.number} ({done}/{self.total} finished){tag}  {format_params(params)}"
         )
 
     def on_epoch(self, trial: optuna.Trial, m: EpochMetrics, epochs: int) -> None:
@@ -71,7 +71,7 @@ class Progress:
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         best = max(complete, key=lambda t: t.value, default=None)
         best_text = (
-            f"best so far {best.value:.1%} (trial {best.number + 1})"
+            f"best so far {best.value:.1%} (trial {best.number})"
             if best
             else "no complete trial yet"
         )

@@ -261,7 +261,7 @@ def _print_end(study: optuna.Study, url: str, artifacts: Path, out: TextIO) -> N
     if complete:
         best = study.best_trial
         print(
-            f"best: trial {best.number + 1}, val top1 {best.value:.1%} at epoch "
+            f"best: trial {best.number}, val top1 {best.value:.1%} at epoch "
             f"{records.TrialRecord.from_trial(best).best_epoch}; params {best.params}",
             file=out,
         )

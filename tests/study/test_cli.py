@@ -13,6 +13,7 @@ import optuna
 import pytest
 from optuna.trial import create_trial
 
+from study.ablate.plan import DEFAULT_SEEDS
 from study.cli import DEMO_TRAIN_CONFIG, build_parser, main, run_options
 from study.dashboard.server import DEFAULT_HOST, DEFAULT_PORT
 from study.data import SPLITS_ROOT
@@ -182,7 +183,18 @@ def test_train_help_names_a_config_that_exists():
     assert (REPO / DEMO_TRAIN_CONFIG).is_file()
 
 
-COMMANDS = ["run", "dashboard", "report", "diagnose", "split", "cache", "train", "pretrain", "demo"]
+COMMANDS = [
+    "run",
+    "dashboard",
+    "report",
+    "ablate",
+    "diagnose",
+    "split",
+    "cache",
+    "train",
+    "pretrain",
+    "demo",
+]
 # What a command needs besides its defaults.
 REQUIRED = {"train": ["--config", "x.yaml"], "diagnose": ["--metrics", "m.csv", "--classes", "5"]}
 
@@ -223,6 +235,13 @@ DEFAULTS = [
     ("report", "--storage", default_storage_url(), None),
     ("report", "--out", "reports/<study>.html", None),
     ("report", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("ablate", "--storage", default_storage_url(), None),
+    ("ablate", "--to", "best trial (default)", "best"),
+    ("ablate", "--design", "factorial (default)", "factorial"),
+    ("ablate", "--seeds", f"default {DEFAULT_SEEDS}", DEFAULT_SEEDS),
+    ("ablate", "--heartbeat", f"default {HEARTBEAT_SECONDS}", None),
+    ("ablate", "--grace", f"default {GRACE_SECONDS}", None),
+    ("ablate", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
     ("split", "--manifest", DEMO_ROOT, None),
     ("split", "--out", SPLITS_ROOT, None),
     ("split", "--seed", f"default {DataConfig().split_seed}", DataConfig().split_seed),

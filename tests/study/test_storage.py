@@ -83,3 +83,23 @@ def test_bad_heartbeat_flags_fail_before_any_data_is_read(
     assert main(["run", "--space", str(space), "--storage", storage_url(tmp_path), *flags]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "results").exists()  # no split, no cache, no database
+
+
+def test_the_default_study_is_the_only_one_a_linked_study_does_not_measure(tmp_path):
+    import optuna
+
+    from study.records import MEASURES
+    from study.storage import pick_study
+
+    url = storage_url(tmp_path)
+    storage = open_storage(url, heartbeat=False)
+    optuna.create_study(study_name="demo", storage=storage)
+    linked = optuna.create_study(study_name="demo:ablate", storage=storage)
+    linked.set_user_attr(MEASURES, "demo")
+    assert pick_study(storage, None, url) == "demo"
+    assert pick_study(storage, "demo:ablate", url) == "demo:ablate"
+    optuna.create_study(study_name="other", storage=storage)
+    with pytest.raises(UserError, match="holds 2 studies"):
+        pick_study(storage, None, url)
+    with pytest.raises(UserError, match="has no study 'nope'"):
+        pick_study(storage, "nope", url)

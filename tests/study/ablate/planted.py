@@ -81,6 +81,6 @@ def planted_value(spec: RunSpec, baseline: Mapping[str, Any]) -> float:
     points = 100 * BASE_TOP1 + sum(PLANTED[n] / 2 * x[n] for n in PLANTED)
     (a, b), size = INTERACTION
     points += size / 2 * x[a] * x[b]
-    digest = hashlib.sha256(spec.key.encode()).digest()
+    digest = hashlib.sha256(f"planted:{spec.key}".encode()).digest()
     noise = np.random.default_rng(int.from_bytes(digest[:8], "little")).normal(0, NOISE_POINTS)
     return (points + noise) / 100

@@ -94,3 +94,28 @@ def test_two_ablate_processes_split_the_runs(tiny_study, in_tmp):
     )
     assert len(by_worker) == 2, by_worker  # both measured runs
     assert all("measured effects" in out for out in outs)
+
+
+@pytest.mark.slow
+def test_ctrl_c_says_how_to_resume(tiny_study, in_tmp):
+    from tests.helpers import start
+
+    url = tiny_study
+    worker = start(ablate_cli(url, "--epochs", "30"), in_tmp)  # long runs: Ctrl-C lands in one
+    try:
+        wait_for(lambda: bool(_running(url)))
+        time.sleep(1)
+        worker.send_signal(signal.SIGINT)
+        _, err = worker.communicate(timeout=120)
+    finally:
+        worker.kill()
+    assert worker.returncode == 130, err
+    assert "Resume with: python -m study ablate --study tiny" in err and "Traceback" not in err
+    assert not _running(url)  # the interrupted run is marked failed, not left RUNNING
+
+
+def _running(url: str) -> list[int]:
+    try:
+        return [t.number for t in linked(url).get_trials(states=(TrialState.RUNNING,))]
+    except KeyError:
+        return []

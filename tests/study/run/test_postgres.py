@@ -236,8 +236,8 @@ def trials_by_worker(study: optuna.Study) -> dict[int, list[int]]:
 
 
 def started_trials(out: str) -> list[int]:
-    """The numbers of the trials a worker's output says it started (it prints them 1-based)."""
-    return [int(n) - 1 for n in re.findall(r"^trial (\d+) \(", out, flags=re.MULTILINE)]
+    """The numbers of the trials a worker's output says it started (Optuna's numbers)."""
+    return [int(n) for n in re.findall(r"^trial (\d+) \(", out, flags=re.MULTILINE)]
 
 
 def in_a_reported_epoch(trials: list[FrozenTrial], workers: int) -> bool:

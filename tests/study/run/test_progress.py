@@ -14,11 +14,11 @@ from study.run.progress import Progress
 @pytest.mark.parametrize(
     ("earlier", "total", "expected"),
     [
-        ([], 3, "trial 1 (0/3 finished)"),
-        ([TrialState.COMPLETE, TrialState.PRUNED], 3, "trial 3 (2/3 finished)"),
+        ([], 3, "trial 0 (0/3 finished)"),
+        ([TrialState.COMPLETE, TrialState.PRUNED], 3, "trial 2 (2/3 finished)"),
         # A retry, or another worker's trials: the number runs past the target.
-        ([TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE], 3, "trial 4 (2/3 finished)"),
-        ([TrialState.COMPLETE] * 3 + [TrialState.RUNNING], 3, "trial 5 (3/3 finished)"),
+        ([TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE], 3, "trial 3 (2/3 finished)"),
+        ([TrialState.COMPLETE] * 3 + [TrialState.RUNNING], 3, "trial 4 (3/3 finished)"),
     ],
 )
 def test_the_trial_line_never_reads_trial_4_of_3(earlier, total, expected, tmp_path):

@@ -46,8 +46,12 @@ def test_short_study_records_curves_reasons_and_the_baseline_first(in_tmp, tiny_
     study = run_study(
         RunOptions(space=space, data=tiny_manifest, storage=storage_url(in_tmp)), out=out
     )
-    # The run ends with its report, as the README's quick start says.
-    assert out.getvalue().splitlines()[-1] == "report: reports/tiny.html"
+    # The run ends with its report and the workflow's next step, as the README's quick start says.
+    url = storage_url(in_tmp)
+    assert out.getvalue().splitlines()[-2:] == [
+        "report: reports/tiny.html",
+        f"next: python -m study ablate --study tiny --storage {url}",
+    ]
     assert "<!DOCTYPE html>" in Path("reports/tiny.html").read_text()
     assert study.user_attrs["report_artifact"]
     trials = study.get_trials()
@@ -300,7 +304,7 @@ def test_a_worker_whose_trial_another_worker_failed_says_so_and_goes_on(
     study = run_study(RunOptions(space=space, data=tiny_manifest, storage=url), out=out)
     said = [line for line in out.getvalue().splitlines() if "another worker" in line]
     assert said == [
-        "trial 2 was failed by another worker (no heartbeat from here within --grace); "
+        "trial 1 was failed by another worker (no heartbeat from here within --grace); "
         "it is queued again; going on"
     ]
     assert study.trials[1].state == TrialState.FAIL

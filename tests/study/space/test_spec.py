@@ -328,6 +328,18 @@ ERRORS = [
     ("baseline out of range", {"baseline.weight_decay": 0.5}, ["baseline.weight_decay", "outside"]),
     ("baseline off the step grid", {"baseline.batch_size": 20}, ["baseline.batch_size", "step"]),
     ("baseline not a choice", {"baseline.min_images": 4}, ["baseline.min_images", "not among"]),
+    (
+        "point names no parameter",
+        {"points": {"fix_list": {"weight_decayy": 0.05}}},
+        ["points.fix_list.weight_decayy", "not a parameter", "did you mean weight_decay"],
+    ),
+    (
+        "point value out of range",
+        {"points": {"fix_list": {"drop_rate": 0.9}}},
+        ["points.fix_list.drop_rate", "outside"],
+    ),
+    ("point named best", {"points": {"best": {"drop_rate": 0.1}}}, ["points.best", "'best'"]),
+    ("point not a mapping", {"points": {"fix_list": 3}}, ["points.fix_list", "mapping"]),
     ("baseline missing", {"baseline.drop_rate": DELETE}, ["baseline", "'drop_rate'", "missing"]),
     (
         "baseline unknown",
@@ -517,3 +529,10 @@ def test_yaml_nested_too_deeply_is_one_line(kind: str, text: str, tmp_path):
     with pytest.raises(error) as info:
         load_space(path) if kind == "space" else load_train_config(path)
     assert str(info.value).startswith(f"{path}: not valid YAML (nested too deeply")
+
+
+def test_a_point_is_the_baseline_with_the_values_it_lists(tmp_path: Path) -> None:
+    space = load_space(write(tmp_path, {"points": {"fix_list": {"weight_decay": 0.05}}}))
+    assert space.points == {"fix_list": {**space.baseline, "weight_decay": 0.05}}
+    assert space.as_dict()["points"] == {"fix_list": {**space.baseline, "weight_decay": 0.05}}
+    assert load_space(write(tmp_path)).points == {}
