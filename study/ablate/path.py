@@ -22,7 +22,7 @@ from scipy.stats import t as student_t
 from study.ablate.design import Factor
 from study.ablate.fit import LEVEL, Observation
 
-__all__ = ["AblationPath", "Gain", "PathStep", "ablation_path", "path_next"]
+__all__ = ["AblationPath", "Gain", "PathStep", "ablation_path", "path_next", "pooled_sd"]
 
 Config = tuple[int, ...]
 
@@ -107,7 +107,8 @@ def path_next(
     return tuple(sorted(set(missing)))
 
 
-def _pooled(values: Mapping[Config, list[float]]) -> tuple[float | None, int]:
+def pooled_sd(values: Mapping[Config, list[float]]) -> tuple[float | None, int]:
+    """The pooled within-configuration SD of val top-1 and its degrees of freedom."""
     groups = [v for v in values.values() if len(v) > 1]
     df = sum(len(v) - 1 for v in groups)
     if df == 0:
@@ -132,7 +133,7 @@ def ablation_path(
     """The finished steps of the path, and the leave-one-out once the path is complete."""
     k = len(factors)
     values = _by_config(observations, seeds)
-    sigma, df = _pooled(values)
+    sigma, df = pooled_sd(values)
     walked, current, missing = _walk(k, values, seeds)
     steps = []
     for start, taken, remaining in walked:

@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from study import records
 from study.ablate.design import factors_between
 from study.ablate.fit import expected_half_width
+from study.ablate.path import pooled_sd
 from study.ablate.plan import AblationPlan, observations
 from study.analysis.inputs import noise_floor
 from study.space.spec import SearchSpace
@@ -150,12 +151,11 @@ def _replicate_sigma(plan: AblationPlan, values: Mapping[str, float]) -> tuple[f
     by_config: dict[tuple[int, ...], list[float]] = {}
     for o in observations(plan, values):
         by_config.setdefault(o.levels, []).append(o.value)
-    groups = [v for v in by_config.values() if len(v) > 1]
-    df = sum(len(v) - 1 for v in groups)
-    if df == 0:
+    sigma, _ = pooled_sd(by_config)
+    if sigma is None:
         return None, ""
-    ss = sum(sum((x - statistics.fmean(v)) ** 2 for x in v) for v in groups)
-    return math.sqrt(ss / df), f"the spread between seeds of {len(groups)} configurations"
+    groups = sum(len(v) > 1 for v in by_config.values())
+    return sigma, f"the spread between seeds of {groups} configurations"
 
 
 def format_plan(plan: AblationPlan, est: Estimate) -> str:
