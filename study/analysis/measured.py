@@ -20,7 +20,7 @@ from study import records
 from study.ablate.design import factorial_design, factors_between
 from study.ablate.fit import FactorialFit
 from study.ablate.path import AblationPath
-from study.ablate.plan import DEFAULT_SEEDS, AblationPlan
+from study.ablate.plan import DEFAULT_SEEDS, AblationPlan, observations
 from study.ablate.summary import fit_plan
 from study.analysis import effects as eff
 from study.analysis import importance as imp
@@ -146,8 +146,6 @@ def _result(inputs: ReportInputs, plan: AblationPlan, values: Mapping[str, float
 
 
 def _done(plan: AblationPlan, values: Mapping[str, float]) -> int:
-    from study.ablate.plan import observations
-
     return len(observations(plan, values))
 
 
