@@ -55,6 +55,62 @@ class AblationRuns:
     values: Mapping[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ConfirmConfig:
+    """One configuration ``confirm`` reran: a search trial, ranked by the search's val top-1."""
+
+    trial: int  # the search trial whose parameters it reruns
+    search_val: float  # that trial's val top-1 in the search (the value it was selected on)
+    baseline: bool  # the study's baseline trial (always confirmed, ranked or not)
+
+
+@dataclass(frozen=True, eq=False)
+class ConfirmRun:
+    """One finished rerun: a configuration with one seed, scored on val (its best epoch, chosen
+    by the search's rule) and on test once, at that epoch."""
+
+    trial: int  # the configuration's search trial (ConfirmConfig.trial)
+    seed: int
+    val_top1: float
+    test_top1: float
+    best_epoch: int
+    test: Predictions | None = None  # per test image, at that epoch (None: file not read)
+
+
+@dataclass(frozen=True, eq=False)
+class ConfirmRuns:
+    """The linked study ``<study>:confirm``: the configurations asked for (the search's val
+    order, best first; the baseline last when it is not among the top), the seeds each gets,
+    the finished runs, and the test split's size."""
+
+    configs: tuple[ConfirmConfig, ...] = ()
+    seeds: tuple[int, ...] = ()
+    runs: tuple[ConfirmRun, ...] = ()
+    test_images: int = 0
+    test_classes: int = 0  # classes with at least one test image
+    classes: int = 0  # classes of the split
+    thin_classes: int = 0  # classes too small for a test image under the split rule
+
+
+@dataclass(frozen=True)
+class AuditRun:
+    """One stopped trial rerun to the full epoch budget by ``audit-pruner``, with its own
+    parameters and seed and no pruner."""
+
+    trial: int  # the audited (pruned or early-stopped) trial of the study
+    value: float  # val top-1 at the best epoch of the full run (the search's rule)
+    val_top1: tuple[float, ...]  # per epoch, 1..epochs
+    seconds: float
+
+
+@dataclass(frozen=True)
+class AuditRuns:
+    """The linked study ``<study>:audit``: the trials sampled (numbers) and the finished reruns."""
+
+    sample: tuple[int, ...] = ()
+    runs: tuple[AuditRun, ...] = ()
+
+
 @dataclass(frozen=True, eq=False)
 class ReportInputs:
     """Everything a section may read. ``predictions`` holds the trials of
@@ -67,6 +123,8 @@ class ReportInputs:
     group_by: str | None = None  # --group-by: the manifest field the long-tail groups use
     class_groups: Mapping[str, str] = field(default_factory=dict)  # class name -> its group
     ablation: AblationRuns | None = None  # None: no ablation has run for this study
+    confirm: ConfirmRuns | None = None  # None: ``confirm`` has not run for this study
+    audit: AuditRuns | None = None  # None: ``audit-pruner`` has not run for this study
 
     @property
     def val_images(self) -> int:
