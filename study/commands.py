@@ -81,3 +81,20 @@ def ablate_command(opts: AblateOptions, study_name: str, url: str) -> str:
         if value is not None and value != getattr(default, field):
             args += [flag, str(value)]
     return shlex.join(args)
+
+
+def rerun_command(
+    command: str,
+    study_name: str,
+    url: str,
+    options: tuple[tuple[str, object, object], ...] = (),
+) -> str:
+    """``python -m study confirm`` / ``audit-pruner`` on a study: each (flag, value, default)
+    of ``options`` only where the value is not its default."""
+    args = ["python", "-m", "study", command, "--study", study_name]
+    if url != default_storage_url():
+        args += ["--storage", url]
+    for flag, value, default in options:
+        if value is not None and value != default:
+            args += [flag, str(value)]
+    return shlex.join(args)

@@ -45,10 +45,18 @@ def decode(data: bytes) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def upload(trial: optuna.Trial, store: ArtifactStore, predictions: np.ndarray) -> str:
-    """Upload the trial's predictions file and record its id in ``records.PREDICTIONS``."""
+def upload(
+    trial: optuna.Trial,
+    store: ArtifactStore,
+    predictions: np.ndarray,
+    *,
+    attr: str = records.PREDICTIONS,
+    file_name: str = records.PREDICTIONS_FILE,
+) -> str:
+    """Upload the trial's predictions file and record its id in user attr ``attr`` (the val
+    predictions' by default; a confirmation run's test predictions have their own)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / records.PREDICTIONS_FILE
+        path = Path(tmp) / file_name
         path.write_bytes(encode(predictions))
         artifact_id = upload_artifact(
             artifact_store=store,
@@ -56,7 +64,7 @@ def upload(trial: optuna.Trial, store: ArtifactStore, predictions: np.ndarray) -
             study_or_trial=trial,
             mimetype="application/octet-stream",
         )
-    trial.set_user_attr(records.PREDICTIONS, artifact_id)
+    trial.set_user_attr(attr, artifact_id)
     return artifact_id
 
 

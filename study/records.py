@@ -46,6 +46,10 @@ ARTIFACT_ERROR = "artifact_error"
 # The id of the trial's artifact PREDICTIONS_FILE: the best epoch's val labels and top-1 classes.
 PREDICTIONS = "val_predictions_artifact"
 PREDICTIONS_FILE = "val_predictions.npy"
+# A confirmation run's one score on the test split, at the epoch chosen on val (``confirm``).
+TEST_TOP1, TEST_TOP5, TEST_LOSS = "test_top1", "test_top5", "test_loss"
+TEST_PREDICTIONS = "test_predictions_artifact"
+TEST_PREDICTIONS_FILE = "test_predictions.npy"
 
 # -- study user attrs -------------------------------------------------------------------------
 DATASET_FINGERPRINT = "dataset_fingerprint"

@@ -7,7 +7,7 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import optuna
 from optuna.trial import FrozenTrial
@@ -76,7 +76,7 @@ def train_run(
     metrics_out = metrics_out or run_dir / "metrics.jsonl"
     checkpoint_dir = checkpoint_dir or run_dir / "checkpoints"
     # torch loads when training starts, not when the command line reads this module's defaults.
-    from vitlab.train import Trainer, append_jsonl
+    from vitlab.train import Trainer
 
     # The Trainer refuses a last.pt of another configuration: nothing is written before that.
     trainer = Trainer(config, dataset=dataset, checkpoint_dir=checkpoint_dir)
@@ -178,3 +178,10 @@ def find_trial(study: optuna.Study, number: int) -> FrozenTrial:
             return t
     has = f"{len(trials)} trials (0 to {len(trials) - 1})" if trials else "no trials"
     raise UserError(f"study {study.study_name!r} has no trial {number}: it has {has}")
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and flush it to disk, so a crash never loses a finished epoch."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()

@@ -9,12 +9,10 @@ yielded records.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -46,6 +44,7 @@ class Trainer:
         *,
         checkpoint_dir: Path | None = None,
         progress: bool = True,
+        keep_best: bool = False,
     ) -> None:
         self.config = c = config
         self.dataset = dataset or load_dataset(c.data, image_size=c.image_size, progress=progress)
@@ -56,6 +55,10 @@ class Trainer:
         # (vitlab.scoring). Only the best epoch's are kept; a resumed run has none until its
         # next best epoch.
         self.best_predictions: np.ndarray | None = None
+        # keep_best: a copy of the best epoch's weights, for one later score on another split
+        # (the confirmation's test split: ``score_best``). Off by default: it costs a model copy.
+        self.keep_best = keep_best
+        self._best_state: dict[str, torch.Tensor] | None = None
 
         # The images. The filter removes classes from training only; the head still has every
         # class, so val images of dropped classes are scored (and counted as errors) like others.
@@ -132,6 +135,9 @@ class Trainer:
             self.history.append(metrics)
             if self.best() is metrics:
                 self.best_predictions = np.stack([val.labels, val.predicted])
+                if self.keep_best:
+                    state = self.device.unwrap(self.model).state_dict()
+                    self._best_state = {k: v.detach().clone() for k, v in state.items()}
             if self.checkpoint_dir is not None:
                 self._save(epoch + 1)
             yield metrics
@@ -204,6 +210,14 @@ class Trainer:
                 logits = self.model(dev.channels_last(x))
             tally.add(logits.float().cpu(), torch.from_numpy(part.labels[i : i + batch]))
         return tally.scores()
+
+    def score_best(self, part: Part) -> Scores:
+        """Score ``part`` once with the best epoch's weights (the epoch chosen on val): the
+        confirmation's test score. The model keeps those weights afterwards."""
+        if self._best_state is None:
+            raise TrainingError("score_best needs Trainer(keep_best=True) and a finished epoch")
+        self.device.unwrap(self.model).load_state_dict(self._best_state)
+        return self._evaluate(part)
 
     def _images(self, rows: np.ndarray) -> torch.Tensor:
         """uint8 (n, S, S, 3) images of cache ``rows``, on the training device."""
@@ -289,10 +303,3 @@ def _cosine_schedule(
 
 def _epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
-
-
-def append_jsonl(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON line and flush it to disk, so a crash never loses a finished epoch."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()

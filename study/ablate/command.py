@@ -19,15 +19,15 @@ from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS, AblationPlan
 from study.ablate.resolve import estimate, format_plan, resolve_plan, space_points
 from study.ablate.runs import observed, open_linked, record_design
+from study.ablate.session import open_session, run_plan
 from study.ablate.summary import summary_lines
-from study.ablate.worker import Measure, run_design
+from study.ablate.worker import Measure
 from study.commands import ablate_command, report_command
-from study.rebuild import StudyRun, study_run
+from study.rebuild import StudyRun
 from study.records import BASELINE
 from study.run.interrupt import InterruptGate
-from study.run.runner import Interrupted
 from study.space.spec import SearchSpace
-from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage, pick_study
+from study.storage import DEFAULT_ARTIFACTS
 from vitlab.errors import UserError
 
 __all__ = ["AblateOptions", "ablate", "next_command"]
@@ -62,12 +62,10 @@ def ablate(
     """
     if opts.design not in DESIGNS:
         raise UserError(f"--design {opts.design}: expected one of {', '.join(DESIGNS)}")
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    url = opts.storage or default_storage_url()
-    storage = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
-    name = pick_study(storage, opts.study_name, url)
-    study = optuna.load_study(study_name=name, storage=storage)
-    run = study_run(study)
+    session = open_session(
+        opts.storage, opts.study_name, heartbeat=opts.heartbeat, grace=opts.grace
+    )
+    name, url, study, run = session.name, session.url, session.study, session.run
     plan = _plan(opts, study, run)
     if not plan.factors:
         points = list(space_points(run.space))
@@ -80,25 +78,22 @@ def ablate(
             file=out,
         )
         return None
-    linked = open_linked(storage, name, early_stopping_pruner(run.space))
+    linked = open_linked(session.storage, name, early_stopping_pruner(run.space))
     val_images = int(run.record.split_summary.get("images_per_split", {}).get("val", 0))
     print(format_plan(plan, estimate(plan, study, observed(linked), val_images)), file=out)
     if opts.plan_only:
         print(f"run it: {ablate_command(opts, name, url)}", file=out)
         return plan
-    record_design(linked, storage, plan)
-    gate = InterruptGate()
+    record_design(linked, session.storage, plan)
     make = measure or _train(opts)
-    try:
-        with gate:
-            measurer = make(run, linked, gate)
-            run_design(linked, storage, plan, measurer, _distributions(run), out=out, gate=gate)
-    except KeyboardInterrupt:
-        raise Interrupted(
-            f"interrupted ({gate.signal_name}): the running run is marked failed and every "
-            f"finished run is saved in {url}. Resume with: {ablate_command(opts, name, url)}",
-            signum=gate.signum,
-        ) from None
+    run_plan(
+        session,
+        linked,
+        plan,
+        lambda gate: make(run, linked, gate),
+        out=out,
+        resume=ablate_command(opts, name, url),
+    )
     for line in summary_lines(plan, observed(linked)):
         print(line, file=out)
     print(f"next: {report_command(name, url, opts.artifacts)}", file=out)
@@ -123,10 +118,6 @@ def _train(opts: AblateOptions) -> Callable[[StudyRun, optuna.Study, InterruptGa
         return trainer_measure(run, device=opts.device, gate=gate, artifacts=opts.artifacts)
 
     return make
-
-
-def _distributions(run: StudyRun) -> dict[str, optuna.distributions.BaseDistribution]:
-    return {p.name: p.distribution() for p in run.space.params}
 
 
 def next_command(study: optuna.Study, space: SearchSpace, url: str, artifacts: Path) -> str:

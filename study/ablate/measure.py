@@ -4,7 +4,7 @@ run's seed and epochs, stopped early only by the study's overfitting rules."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from study.run.interrupt import InterruptGate
 from study.run.objective import Objective
 from study.space.spec import SearchSpace
 from vitlab.config import TrainConfig
+from vitlab.dataset import Dataset
+from vitlab.train import Trainer
 
 __all__ = ["early_stopping_pruner", "trainer_measure"]
 
@@ -41,10 +43,13 @@ def trainer_measure(
     gate: InterruptGate,
     artifacts: Path,
     out: Any = None,
+    dataset: Dataset | None = None,
+    on_trained: Callable[[optuna.Trial, Trainer], None] | None = None,
 ) -> Measure:
     """Train each run as the study trained its trials (the same objective, so the run keeps its
-    curves, val predictions and dashboard view); the dataset is read once, here."""
-    dataset = run.dataset(out or sys.stdout)
+    curves, val predictions and dashboard view); the dataset is read once, here, unless given.
+    ``on_trained`` is the objective's hook after training (the confirmation's test score)."""
+    dataset = dataset or run.dataset(out or sys.stdout)
     artifacts.mkdir(parents=True, exist_ok=True)
 
     def configure(trial: optuna.Trial, params: Mapping[str, Any]) -> TrainConfig:
@@ -60,6 +65,7 @@ def trainer_measure(
         gate=gate,
         artifact_store=FileSystemArtifactStore(artifacts.resolve()),
         configure=configure,
+        on_trained=on_trained,
     )
 
     def measure(trial: optuna.Trial, spec: RunSpec) -> float:

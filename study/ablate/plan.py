@@ -92,6 +92,10 @@ class AblationPlan:
             if (spec := self.spec(levels, seed)).key not in values
         ]
 
+    def done(self, values: Mapping[str, float]) -> int:
+        """The design's runs finished so far."""
+        return len(observations(self, values))
+
     def _done(self, levels: Sequence[int], values: Mapping[str, float]) -> bool:
         return all(self.spec(levels, seed).key in values for seed in self.seeds)
 

@@ -119,7 +119,7 @@ def estimate(
     the replicate spread of the ablation's runs when two seeds of a configuration are done,
     else the val split's noise floor at the baseline's top-1 (seed noise comes on top)."""
     runs, done = plan.total_runs(), _done(plan, values)
-    per_epoch = _seconds_per_epoch(study)
+    per_epoch = seconds_per_epoch(study)
     seconds = None if per_epoch is None else (runs - done) * plan.epochs * per_epoch
     sigma, source = _replicate_sigma(plan, values)
     if sigma is None:
@@ -137,7 +137,7 @@ def _done(plan: AblationPlan, values: Mapping[str, float]) -> int:
     return len(observations(plan, values))
 
 
-def _seconds_per_epoch(study: optuna.Study) -> float | None:
+def seconds_per_epoch(study: optuna.Study) -> float | None:
     rates = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
         rec = records.TrialRecord.from_trial(t)
@@ -168,7 +168,7 @@ def format_plan(plan: AblationPlan, est: Estimate) -> str:
     for f in plan.factors:
         lines.append(f"  factor {f.name}: baseline {f.low!r} -> target {f.high!r}")
     lines += _design_table(plan)
-    time = "unknown (no finished trial)" if est.seconds is None else _duration(est.seconds)
+    time = "unknown (no finished trial)" if est.seconds is None else duration_text(est.seconds)
     lines.append(
         f"runs: {est.runs} ({est.done} done); estimated time: at most {time} "
         f"({_per_epoch(est)}; early stopping shortens runs)"
@@ -214,6 +214,8 @@ def _per_epoch(est: Estimate) -> str:
     return f"{est.seconds_per_epoch:.1f} s per epoch, the study's median"
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     minutes = seconds / 60
     return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"

@@ -1,4 +1,6 @@
-"""The ablation's runs as trials of a linked study, ``<study>:ablate``, in the study's storage.
+"""Reruns of a study's configurations as trials of a linked study in the study's storage:
+``<study>:ablate`` for the ablation, ``<study>:confirm`` and ``<study>:audit`` for the
+confirmation and the pruner audit (their attrs keep the ``ablate_`` names they began with).
 
 A run is a configuration (every parameter), a seed and a number of epochs; its key is a digest
 of the three, so the same run asked for by two designs (the baseline corner of a factorial and
@@ -30,6 +32,7 @@ from vitlab.errors import UserError
 __all__ = [
     "DESIGNS_ATTR",
     "KEY",
+    "FixedRuns",
     "MAX_ATTEMPTS",
     "RunSpec",
     "claim",
@@ -52,9 +55,9 @@ DESIGNS_ATTR = "ablate_designs"  # study attr: every design asked for, as Ablati
 MAX_ATTEMPTS = 3  # a run that raised this many times stops the ablation with its error
 
 
-def linked_name(study_name: str) -> str:
-    """The linked study that holds ``study_name``'s ablation runs."""
-    return f"{study_name}{LINK_SUFFIX}"
+def linked_name(study_name: str, suffix: str = LINK_SUFFIX) -> str:
+    """The linked study that holds ``study_name``'s reruns of one kind (ablation by default)."""
+    return f"{study_name}{suffix}"
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,22 @@ class RunSpec:
         }
 
 
+@dataclass(frozen=True)
+class FixedRuns:
+    """A set of runs known in advance (the confirmation's, the audit's): a worker's plan."""
+
+    specs: tuple[RunSpec, ...]
+
+    def needed(self, values: Mapping[str, float]) -> list[RunSpec]:
+        return [s for s in self.specs if s.key not in values]
+
+    def total_runs(self) -> int:
+        return len({s.key for s in self.specs})
+
+    def done(self, values: Mapping[str, float]) -> int:
+        return len({s.key for s in self.specs if s.key in values})
+
+
 def run_key(params: Mapping[str, Any], seed: int, epochs: int) -> str:
     """The digest of a run; floats by their repr, so 0.05 and 0.05000000000000001 differ."""
     plain = {k: (float(v) if isinstance(v, float) else v) for k, v in sorted(params.items())}
@@ -90,14 +109,17 @@ def run_key(params: Mapping[str, Any], seed: int, epochs: int) -> str:
 
 
 def open_linked(
-    storage: RDBStorage, study_name: str, pruner: optuna.pruners.BasePruner
+    storage: RDBStorage,
+    study_name: str,
+    pruner: optuna.pruners.BasePruner,
+    suffix: str = LINK_SUFFIX,
 ) -> optuna.Study:
     """The linked study (created the first time), maximizing val top-1 as the study does.
 
     Its sampler never samples: every trial is an enqueued run with all its parameters fixed.
     """
     study = optuna.create_study(
-        study_name=linked_name(study_name),
+        study_name=linked_name(study_name, suffix),
         storage=storage,
         sampler=optuna.samplers.RandomSampler(seed=0),
         pruner=pruner,
@@ -152,7 +174,7 @@ def claim(
 
 
 def _measures(study: optuna.Study) -> str:
-    return str(study.user_attrs.get(MEASURES, study.study_name.removesuffix(LINK_SUFFIX)))
+    return str(study.user_attrs.get(MEASURES, study.study_name.rsplit(":", 1)[0]))
 
 
 def _held_keys(study: optuna.Study) -> tuple[set[str], dict[str, tuple[str, int]]]:

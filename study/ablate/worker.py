@@ -1,5 +1,6 @@
-"""An ablation worker's loop: claim a needed run, measure it, tell the storage, until the design
-is complete. Several workers on one storage share the runs (``runs.claim``).
+"""A rerun worker's loop: claim a needed run, measure it, tell the storage, until the design
+(or the confirmation's, the audit's set of runs) is complete. Several workers on one storage
+share the runs (``runs.claim``).
 
 The loop reads the design's state from the storage on every pass, so a path's next step starts
 as soon as any worker finished the step before, and a resumed ablation starts where the last one
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import TextIO
+from typing import Protocol, TextIO
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -22,16 +23,28 @@ from optuna.storages._heartbeat import get_heartbeat_thread
 from optuna.trial import TrialState
 
 from study import records
-from study.ablate.plan import AblationPlan, observations
-from study.ablate.runs import KEY, RUN_EPOCHS, RUN_SEED, RunSpec, claim, observed
+from study.ablate.runs import KEY, POINT, RUN_EPOCHS, RUN_SEED, RunSpec, claim, observed
 from study.run.interrupt import InterruptGate
 from vitlab.errors import UserError
 
-__all__ = ["Measure", "run_design", "spec_of"]
+__all__ = ["Measure", "RunPlan", "run_design", "spec_of"]
 
 # Measure a run: its val top-1 at the best epoch. The real one trains (``measure.Trainer``);
 # tests plant a known answer.
 Measure = Callable[[optuna.Trial, RunSpec], float]
+
+
+class RunPlan(Protocol):
+    """What a worker runs: an ablation's design (``AblationPlan``) or a fixed set of runs
+    (``runs.FixedRuns``), asked afresh on every pass with the values finished so far."""
+
+    def needed(self, values: Mapping[str, float]) -> list[RunSpec]: ...
+
+    def total_runs(self) -> int: ...
+
+    def done(self, values: Mapping[str, float]) -> int: ...
+
+
 MAX_FAILURES_IN_A_ROW = 3  # a broken setup stops this worker instead of failing every run
 POLL_SECONDS = 2.0  # waiting for another worker's last runs of a path step
 
@@ -45,7 +58,7 @@ def spec_of(trial: optuna.Trial) -> RunSpec:
 def run_design(
     linked: optuna.Study,
     storage: RDBStorage,
-    plan: AblationPlan,
+    plan: RunPlan,
     measure: Measure,
     distributions: Mapping[str, BaseDistribution],
     *,
@@ -68,7 +81,7 @@ def run_design(
             with gate.open():
                 time.sleep(poll)
             continue
-        done = min(len(observations(plan, values)), total - 1)
+        done = min(plan.done(values), total - 1)
         ok = _run_one(linked, trial, measure, out, done=done, total=total)
         measured += ok
         failures = 0 if ok else failures + 1
@@ -90,7 +103,7 @@ def _run_one(
     spec = spec_of(trial)
     start = time.perf_counter()
     print(
-        f"run {done + 1}/{total} (trial {trial.number}, seed {spec.seed}): {_levels(trial)}",
+        f"run {done + 1}/{total} ({_levels(trial, spec)}; its trial {trial.number})",
         file=out,
         flush=True,
     )
@@ -112,9 +125,10 @@ def _run_one(
     return True
 
 
-def _levels(trial: optuna.Trial) -> str:
+def _levels(trial: optuna.Trial, spec: RunSpec) -> str:
     levels = trial.user_attrs.get("ablate_levels") or {}
     targets = [name for name, level in levels.items() if level == "target"]
-    if not levels:
-        return f"key {trial.user_attrs.get(KEY)}"
-    return "target's " + ", ".join(targets) if targets else "the baseline"
+    if not levels:  # a confirmation's or an audit's run: its point says what it reruns
+        return str(trial.user_attrs.get(POINT) or f"key {trial.user_attrs.get(KEY)}")
+    named = "target's " + ", ".join(targets) if targets else "the baseline"
+    return f"{named}, seed {spec.seed}"

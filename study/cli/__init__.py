@@ -18,6 +18,7 @@ from study.cli.ablate import add_ablate, cmd_ablate
 from study.cli.arguments import DEBUG_HELP, Command, Sub, add_debug
 from study.cli.diagnose import add_diagnose, cmd_diagnose
 from study.cli.report import add_report, cmd_report
+from study.cli.rerun import add_audit, add_confirm, cmd_audit, cmd_confirm
 from study.cli.search import add_dashboard, add_run, cmd_dashboard, cmd_run, run_options
 from study.cli.single import (
     DEMO_TRAIN_CONFIG,
@@ -43,6 +44,8 @@ COMMANDS: tuple[tuple[Callable[[Sub], argparse.ArgumentParser], Command], ...] =
     (add_dashboard, cmd_dashboard),
     (add_report, cmd_report),
     (add_ablate, cmd_ablate),
+    (add_confirm, cmd_confirm),
+    (add_audit, cmd_audit),
     (add_diagnose, cmd_diagnose),
     (add_split, cmd_split),
     (add_cache, cmd_cache),

@@ -78,7 +78,8 @@ def class_groups(record: records.StudyRecord, field: str) -> dict[str, str]:
     split files; a class whose images disagree gets its most common value."""
     from vitlab.manifest import read_manifest  # the data layer, only for --group-by
 
-    files = [Path(p) for p in record.split_files.values()]
+    # Not the test split's file: only ``confirm`` reads it, and every class has train images.
+    files = [Path(p) for part, p in record.split_files.items() if part != "test"]
     if not files:
         raise UserError(
             f"--group-by {field}: the study records no split files (it was run before "

@@ -60,12 +60,16 @@ class Objective:
         gate: InterruptGate | None = None,
         artifact_store: ArtifactStore | None = None,
         configure: Callable[[optuna.Trial, dict[str, Any]], TrainConfig] | None = None,
+        on_trained: Callable[[optuna.Trial, Trainer], None] | None = None,
     ) -> None:
         self.space, self.dataset, self.device, self.seed = space, dataset, device, seed
         # A trial's TrainConfig from its parameters: the study's seed by default; an ablation
         # gives each run its own seed and epochs (study.ablate.measure).
         self.configure = configure or self._study_config
         self.artifact_store = artifact_store  # where each trial's curves.html goes
+        # Called once a trial is trained (all epochs, or stopped early), with its trainer, which
+        # then holds the best epoch's weights: the confirmation scores its test split there.
+        self.on_trained = on_trained
         self.events = events or TrialEvents()
         # Without an installed gate, Ctrl-C behaves as Python's default.
         self.gate = gate or InterruptGate()
@@ -119,7 +123,9 @@ class Objective:
     def _train(self, trial: optuna.Trial, config: Any) -> float:
         start = time.perf_counter()
         with self.gate.open():
-            trainer = Trainer(config, dataset=self.dataset, progress=False)
+            trainer = Trainer(
+                config, dataset=self.dataset, progress=False, keep_best=self.on_trained is not None
+            )
         records.write_trial_attrs(
             trial,
             {
@@ -160,13 +166,16 @@ class Objective:
                         # Early stopping: the trial is finished and scored at its best epoch.
                         summary[records.STOPPED_EARLY] = True
                         summary[records.ENDED] = f"{STOPPED_EARLY}: {decision.text}"
-                        return best.val_top1
+                        break
                     summary[records.ENDED] = f"{PRUNED}: {decision.text}"
                     raise optuna.TrialPruned(decision.text)
-            summary[records.ENDED] = ALL_EPOCHS
+            summary.setdefault(records.ENDED, ALL_EPOCHS)
         finally:
             records.write_trial_attrs(trial, summary)  # also when a trial fails or is interrupted
             self._write_predictions(trial, trainer)
         best = trainer.best()
         assert best is not None
+        if self.on_trained is not None:
+            with self.gate.open():  # the test score is a pass over a split: Ctrl-C may stop it
+                self.on_trained(trial, trainer)
         return best.val_top1

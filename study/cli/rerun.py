@@ -1,0 +1,119 @@
+"""The ``confirm`` and ``audit-pruner`` sub-commands: reruns that check the search's answer."""
+
+from __future__ import annotations
+
+import argparse
+
+from study.cli.arguments import Sub, add_artifacts, add_device, positive_int
+from study.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, default_storage_url
+
+__all__ = ["add_audit", "add_confirm", "cmd_audit", "cmd_confirm"]
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--study",
+        dest="study_name",
+        metavar="STUDY",
+        help="study name (default: the storage's only study)",
+    )
+    p.add_argument("--storage", help=f"SQLAlchemy URL (default {default_storage_url()})")
+
+
+def _add_worker(p: argparse.ArgumentParser) -> None:
+    add_device(p, "the study's device")
+    p.add_argument(
+        "--heartbeat",
+        type=positive_int,
+        help=f"seconds between heartbeats (default {HEARTBEAT_SECONDS})",
+    )
+    p.add_argument(
+        "--grace",
+        type=positive_int,
+        help=f"seconds without a heartbeat before a run is retried (default {GRACE_SECONDS})",
+    )
+    add_artifacts(p)
+
+
+def add_confirm(sub: Sub) -> argparse.ArgumentParser:
+    from study.confirm.select import DEFAULT_SEEDS, DEFAULT_TOP
+
+    p = sub.add_parser(
+        "confirm",
+        help="rerun the top configurations with fresh seeds and score the test split once",
+        description="Rerun the study's top K configurations by val top-1 and its baseline, "
+        "each with S fresh seeds, choose each run's epoch on val as the search did, and score "
+        "the held-out test split once, at that epoch: the only step that reads it. The runs "
+        "are trials of the linked study <study>:confirm; the same command resumes, and "
+        "several processes share the runs. The report shows the optimism and Kendall tau.",
+    )
+    _add_common(p)
+    p.add_argument(
+        "--top",
+        type=positive_int,
+        default=DEFAULT_TOP,
+        help="configurations to confirm, best first (default %(default)s; the baseline comes too)",
+    )
+    p.add_argument(
+        "--seeds", type=positive_int, default=DEFAULT_SEEDS, help="seeds each (default %(default)s)"
+    )
+    _add_worker(p)
+    return p
+
+
+def cmd_confirm(args: argparse.Namespace) -> int:
+    from study.confirm.command import ConfirmOptions, confirm
+
+    confirm(
+        ConfirmOptions(
+            study_name=args.study_name,
+            storage=args.storage,
+            top=args.top,
+            seeds=args.seeds,
+            device=args.device,
+            heartbeat=args.heartbeat,
+            grace=args.grace,
+            artifacts=args.artifacts,
+        )
+    )
+    return 0
+
+
+def add_audit(sub: Sub) -> argparse.ArgumentParser:
+    from study.audit.command import DEFAULT_SAMPLE
+
+    p = sub.add_parser(
+        "audit-pruner",
+        help="rerun a sample of pruned and early-stopped trials to the full epoch budget",
+        description="Rerun a sample of the trials the pruner stopped, stratified by decision "
+        "kind, each to the full epoch budget with its own parameters and seed, and count the "
+        "false prunes: those that would have finished in the top K. The runs are trials of "
+        "the linked study <study>:audit; the same command resumes, and several processes "
+        "share the runs. The report's pruner-bias section shows the audit.",
+    )
+    _add_common(p)
+    p.add_argument(
+        "--sample",
+        type=positive_int,
+        default=DEFAULT_SAMPLE,
+        help="stopped trials to rerun at most (default %(default)s)",
+    )
+    _add_worker(p)
+    return p
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from study.audit.command import AuditOptions, audit_pruner
+
+    audit_pruner(
+        AuditOptions(
+            study_name=args.study_name,
+            storage=args.storage,
+            sample=args.sample,
+            device=args.device,
+            heartbeat=args.heartbeat,
+            grace=args.grace,
+            artifacts=args.artifacts,
+        )
+    )
+    return 0

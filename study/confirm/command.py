@@ -1,0 +1,169 @@
+"""``python -m study confirm``: rerun the top K configurations and the baseline with S fresh
+seeds each, choose each run's epoch on val as the search did, and score the test split once, at
+that epoch. The runs are trials of ``<study>:confirm``; the same command resumes, and several
+processes share the runs. The report's "Confirmed on held-out test" section reads them.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore
+
+from study.ablate.measure import early_stopping_pruner, trainer_measure
+from study.ablate.resolve import duration_text, seconds_per_epoch
+from study.ablate.runs import FixedRuns, observed, open_linked
+from study.ablate.session import RerunSession, open_session, run_plan
+from study.ablate.worker import Measure
+from study.commands import report_command, rerun_command
+from study.confirm.load import load_confirm
+from study.confirm.measure import test_scorer, test_summary
+from study.confirm.select import (
+    CONFIGS_ATTR,
+    DEFAULT_SEEDS,
+    DEFAULT_TOP,
+    SUFFIX,
+    TEST_ATTR,
+    Chosen,
+    choose,
+    confirm_seeds,
+    run_specs,
+)
+from study.run.interrupt import InterruptGate
+from study.storage import DEFAULT_ARTIFACTS
+
+__all__ = ["ConfirmOptions", "MakeMeasure", "confirm", "confirm_command"]
+
+# Makes the function that measures one run (default: train it and score test); tests plant one.
+MakeMeasure = Callable[[RerunSession, optuna.Study, InterruptGate], Measure]
+
+
+@dataclass(frozen=True)
+class ConfirmOptions:
+    """``confirm``'s options as given; None where a flag was left out."""
+
+    study_name: str | None = None
+    storage: str | None = None
+    top: int = DEFAULT_TOP
+    seeds: int = DEFAULT_SEEDS
+    device: str | None = None
+    heartbeat: int | None = None
+    grace: int | None = None
+    artifacts: Path = DEFAULT_ARTIFACTS
+
+
+def confirm_command(opts: ConfirmOptions, study_name: str, url: str) -> str:
+    """The command that runs (or resumes) this confirmation."""
+    default = ConfirmOptions()
+    options = (
+        ("--top", opts.top, default.top),
+        ("--seeds", opts.seeds, default.seeds),
+        ("--device", opts.device, None),
+        ("--artifacts", opts.artifacts, default.artifacts),
+    )
+    return rerun_command("confirm", study_name, url, options)
+
+
+def confirm(
+    opts: ConfirmOptions, out: TextIO | None = None, measure: MakeMeasure | None = None
+) -> tuple[Chosen, ...]:
+    """Choose, print the plan, run every run not finished yet; returns the configurations."""
+    out = out or sys.stdout
+    session = open_session(
+        opts.storage, opts.study_name, heartbeat=opts.heartbeat, grace=opts.grace
+    )
+    chosen = choose(session.study, opts.top)
+    seeds = confirm_seeds(session.run.record.train_seed or 0, opts.seeds)
+    epochs = session.run.config(session.run.record.baseline_params).epochs
+    specs = run_specs(chosen, seeds, epochs)
+    linked = open_linked(
+        session.storage, session.name, early_stopping_pruner(session.run.space), SUFFIX
+    )
+    linked.set_user_attr(CONFIGS_ATTR, [c.record(seeds, epochs) for c in chosen])
+    plan = FixedRuns(specs)
+    _print_plan(session, chosen, seeds, epochs, plan.done(observed(linked)), out)
+    run_plan(
+        session,
+        linked,
+        plan,
+        lambda gate: (measure or _train(opts, out))(session, linked, gate),
+        out=out,
+        resume=confirm_command(opts, session.name, session.url),
+    )
+    _print_summary(session, opts, out)
+    return chosen
+
+
+def _train(opts: ConfirmOptions, out: TextIO) -> MakeMeasure:
+    def make(session: RerunSession, linked: optuna.Study, gate: InterruptGate) -> Measure:
+        dataset = session.run.dataset(out)
+        linked.set_user_attr(TEST_ATTR, test_summary(dataset))
+        store = FileSystemArtifactStore(str(opts.artifacts.resolve()))
+        return trainer_measure(
+            session.run,
+            device=opts.device,
+            gate=gate,
+            artifacts=opts.artifacts,
+            dataset=dataset,
+            on_trained=test_scorer(dataset, store),
+        )
+
+    return make
+
+
+def _print_plan(
+    session: RerunSession,
+    chosen: tuple[Chosen, ...],
+    seeds: tuple[int, ...],
+    epochs: int,
+    done: int,
+    out: TextIO,
+) -> None:
+    total = len(chosen) * len(seeds)
+    per_epoch = seconds_per_epoch(session.study)
+    time = (
+        ""
+        if per_epoch is None
+        else (
+            f"; at most {duration_text((total - done) * epochs * per_epoch)} at the study's "
+            f"{per_epoch:.1f} s per epoch"
+        )
+    )
+    print(
+        f"confirm {session.name}: {len(chosen)} configurations x {len(seeds)} seeds "
+        f"{list(seeds)} = {total} runs of {epochs} epochs ({done} done){time}",
+        file=out,
+    )
+    for c in chosen:
+        role = " (baseline)" if c.config.baseline else ""
+        val = c.config.search_val
+        print(f"  trial {c.config.trial}{role}: search val top-1 {val:.1%}", file=out)
+    print(
+        "  each run's epoch is chosen on val by the search's rule; the test split is scored "
+        "once, at that epoch",
+        file=out,
+    )
+
+
+def _print_summary(session: RerunSession, opts: ConfirmOptions, out: TextIO) -> None:
+    runs = load_confirm(session.name, session.storage, None)
+    assert runs is not None  # the linked study exists: this command made it
+    for c in runs.configs:
+        mine = [r for r in runs.runs if r.trial == c.trial]
+        if not mine:
+            continue
+        val = sum(r.val_top1 for r in mine) / len(mine)
+        test = sum(r.test_top1 for r in mine) / len(mine)
+        print(
+            f"trial {c.trial}: search val {c.search_val:.1%}, reruns val {val:.1%}, test "
+            f"{test:.1%} ({len(mine)} runs; optimism {100 * (c.search_val - test):+.1f} points)",
+            file=out,
+        )
+    print(f"report: {report_command(session.name, session.url, opts.artifacts)}", file=out)
+    audit = rerun_command("audit-pruner", session.name, session.url)
+    print(f"next: {audit}", file=out)

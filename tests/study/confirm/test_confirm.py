@@ -1,0 +1,94 @@
+"""``confirm`` on a small real study: K x S reruns with real (tiny) training, their test
+scores, the report's section, and a SIGKILL in the middle."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from study import records
+from study.ablate.runs import KEY, RUN_SEED, linked_name
+from study.confirm.command import ConfirmOptions, confirm
+from study.confirm.select import CONFIGS_ATTR, SUFFIX, TEST_ATTR
+from study.run.runner import RunOptions, run_study
+from tests.study.helpers import storage_url, wait_for, write_space
+
+
+@pytest.fixture
+def tiny_study(in_tmp, tiny_manifest):
+    """A real 3-trial study of the tests' tiny space (3 epochs)."""
+    space = write_space(in_tmp, trials=3, epochs=3, gap_threshold=None)
+    url = storage_url(in_tmp)
+    run_study(RunOptions(space=space, data=tiny_manifest, storage=url), out=open(os.devnull, "w"))
+    return url
+
+
+def linked(url: str) -> optuna.Study:
+    return optuna.load_study(study_name=linked_name("tiny", SUFFIX), storage=url)
+
+
+def complete(url: str) -> list[optuna.trial.FrozenTrial]:
+    try:
+        return linked(url).get_trials(states=(TrialState.COMPLETE,))
+    except KeyError:  # the linked study does not exist yet
+        return []
+
+
+def test_confirm_reruns_k_by_s_and_scores_test_once(tiny_study, in_tmp):
+    url = tiny_study
+    printed = io.StringIO()
+    chosen = confirm(ConfirmOptions(storage=url, top=2, seeds=2), out=printed)
+    out = printed.getvalue()
+    study = linked(url)
+    runs = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(runs) == 2 * len(chosen) and len(chosen) in (2, 3)  # + the baseline if not top
+    assert len({t.user_attrs[KEY] for t in runs}) == len(runs)
+    assert sorted(t.user_attrs[RUN_SEED] for t in runs) == sorted([1, 2] * len(chosen))
+    for t in runs:
+        assert 0.0 <= t.user_attrs[records.TEST_TOP1] <= 1.0
+        assert t.user_attrs[records.TEST_PREDICTIONS]  # the per-image file, for paired tests
+        assert 1 <= t.user_attrs["test_epoch"] <= 3
+        assert t.user_attrs[records.ENDED]  # the study's objective ran it (its records)
+    configs = study.user_attrs[CONFIGS_ATTR]
+    assert [c["trial"] for c in configs] == [c.config.trial for c in chosen]
+    assert any(c["baseline"] for c in configs)
+    test = study.user_attrs[TEST_ATTR]
+    assert test["images"] > 0 and test["classes"] == 24
+    assert test["test_classes"] + test["thin_classes"] == 24
+    assert "next: python -m study audit-pruner --study tiny" in out
+    # the same command again: every run is kept, none is rerun
+    confirm(ConfirmOptions(storage=url, top=2, seeds=2), out=io.StringIO())
+    assert len(linked(url).trials) == len(runs)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_confirm_then_resume(tiny_study, in_tmp):
+    url = tiny_study
+    args = [sys.executable, "-m", "study", "confirm", "--storage", url, "--top", "1"]
+    args += ["--seeds", "3", "--heartbeat", "1", "--grace", "3"]
+    worker = subprocess.Popen(args, cwd=in_tmp, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(complete(url)) >= 1)
+        before = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        worker.kill()
+    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
+    r = subprocess.run(args, cwd=in_tmp, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    after = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
+    assert {n: after[n] for n in before} == before  # no finished run lost or changed
+    keys = [k for k, _ in after.values()]
+    configs = len(linked(url).user_attrs[CONFIGS_ATTR])
+    assert len(keys) == len(set(keys)) == 3 * configs
+    assert not linked(url).get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    assert "next: python -m study audit-pruner" in r.stdout
