@@ -21,7 +21,8 @@ from study.ablate.resolve import duration_text
 from study.ablate.runs import FixedRuns, RunSpec, observed, open_linked, run_key
 from study.ablate.session import RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
-from study.analysis.audit import DEFAULT_SAMPLE, Sampled, audit_sample, estimated_seconds
+from study.analysis.audit import DEFAULT_SAMPLE
+from study.analysis.audit_sample import Sampled, audit_sample, estimated_seconds
 from study.audit.load import SAMPLE_ATTR, SUFFIX
 from study.commands import report_command, rerun_command
 from study.frame import trials_frame
@@ -107,8 +108,9 @@ def _specs(session: RerunSession, sample: tuple[Sampled, ...]) -> list[RunSpec]:
     for s in sample:
         t = trials[s.trial]
         seed = t.user_attrs.get(records.SEED, default_seed)
+        epochs = s.epochs or session.run.config(t.params).epochs  # 0: not recorded
         point = f"trial {s.trial} rerun, seed {seed}"
-        specs.append(RunSpec(dict(t.params), int(seed), s.epochs, point=point))
+        specs.append(RunSpec(dict(t.params), int(seed), epochs, point=point))
     return specs
 
 

@@ -14,6 +14,8 @@ from optuna.storages import BaseStorage
 from study import predictions, records
 from study.ablate.runs import designs, linked_name, observed
 from study.analysis.inputs import AblationRuns, Predictions, ReportInputs, prediction_trials
+from study.audit.load import load_audit
+from study.confirm.load import load_confirm
 from study.frame import trials_frame
 from vitlab.errors import UserError
 
@@ -49,14 +51,18 @@ def load_inputs(
                     file=err or sys.stderr,
                 )
     groups = class_groups(record, group_by) if group_by else {}
+    name = study.study_name
+    linked = storage is not None  # the reruns of the study live in linked studies beside it
     return ReportInputs(
-        study_name=study.study_name,
+        study_name=name,
         frame=frame,
         study=record,
         predictions=found,
         group_by=group_by,
         class_groups=groups,
-        ablation=None if storage is None else load_ablation(study.study_name, storage),
+        ablation=load_ablation(name, storage) if linked else None,
+        confirm=load_confirm(name, storage, store, err=err) if linked else None,
+        audit=load_audit(name, storage) if linked else None,
     )
 
 

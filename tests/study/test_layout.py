@@ -22,8 +22,20 @@ ALLOWED: dict[str, set[str] | None] = {
     "dashboard": {"records", "storage", "commands"},
     # frame, predictions: planted.py; ablate: the designs and fits the measured section shows
     "analysis": {"records", "frame", "predictions", "ablate"},
-    "report": {"records", "frame", "predictions", "storage", "analysis", "dashboard", "ablate"},
+    "report": {
+        "records",
+        "frame",
+        "predictions",
+        "storage",
+        "analysis",
+        "dashboard",
+        "ablate",
+        "confirm",
+        "audit",
+    },
     "ablate": None,
+    "confirm": None,
+    "audit": None,
     "run": None,
     "cli": None,
 }
