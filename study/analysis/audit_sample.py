@@ -22,7 +22,7 @@ from study.analysis.pruner_bias import NO_KIND, stopped_mask
 class Sampled:
     trial: int
     kind: str  # its stop_kind (NO_KIND when none was recorded)
-    epochs: int  # the full budget it is rerun to: its epochs_planned
+    epochs: int  # the full budget it is rerun to: its epochs_planned (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,12 @@ def _allocation(sizes: Mapping[str, int], n: int) -> dict[str, int]:
 
 
 def _budget(rows: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
-    """Each row's full epoch budget: its epochs_planned, else the study's largest, else the
-    epochs it ran (0 when none is known)."""
+    """Each row's full epoch budget: its epochs_planned, else the study's largest (0 when no
+    trial recorded one: the epochs a stopped trial ran are not its budget)."""
     planned = floats(rows[records.EPOCHS_PLANNED])
     known = floats(frame[records.EPOCHS_PLANNED])
     fallback = np.nanmax(known) if np.isfinite(known).any() else np.nan
     budget = np.where(np.isfinite(planned), planned, fallback)
-    budget = np.where(np.isfinite(budget), budget, floats(rows[records.EPOCHS_RUN]))
     return np.nan_to_num(budget, nan=0.0).astype(int)
 
 
@@ -106,9 +105,12 @@ def _median(values: np.ndarray) -> float | None:
 
 
 def estimated_seconds(frame: pd.DataFrame, sample: Sequence[Sampled]) -> float | None:
-    """Σ epochs of the sample × the median seconds per epoch of the trials that ran."""
+    """Σ epochs of the sample × the median seconds per epoch of the trials that ran (None when
+    either is unknown)."""
     median = _median(_seconds_per_epoch(frame))
-    return None if median is None else sum(s.epochs for s in sample) * median
+    if median is None or any(s.epochs <= 0 for s in sample):
+        return None
+    return sum(s.epochs for s in sample) * median
 
 
 def compute_saved(frame: pd.DataFrame) -> Compute:
