@@ -81,23 +81,22 @@ def _compute(info: AuditInfo) -> Html:
 def _cost(info: AuditInfo) -> Html:
     if info.cost is None:
         return Html("")
-    noise = f"a val top-1's noise floor is {points(info.noise, sign=False)}"
+    noise = f"a val top-1's noise floor (one standard error) is {points(info.noise, sign=False)}"
     if info.cost <= 0:
         return paragraph(
             f"No full run beat the study's best ({pct(info.best_value)}): among the audited "
             f"trials the pruner cost no result ({noise})."
         )
-    verdict = (
-        f"not distinguishable from noise in this study (within {NOISE_SES:g} standard errors)"
-        if info.within_noise
-        else "beyond the noise"
-        if info.within_noise is False
-        else "the val split's size is unknown, so its noise is too"
-    )
+    if info.within_noise is None:
+        verdict = "the val split's size is unknown, so its noise is too"
+    elif info.within_noise:
+        verdict = "not distinguishable from noise in this study "
+        verdict += f"({noise}; the cost is within {NOISE_SES:g} of them)"
+    else:
+        verdict = f"beyond the noise ({noise}; the cost is more than {NOISE_SES:g} of them)"
     return paragraph(
         f"The best full run reached {pct(info.best_full)} against the study's best of "
-        f"{pct(info.best_value)}: the pruner may have cost {points(info.cost)} ({noise}; "
-        f"{verdict})."
+        f"{pct(info.best_value)}: the pruner may have cost {points(info.cost)}, {verdict}."
     )
 
 

@@ -310,3 +310,17 @@ def test_ten_thousand_trials_three_thousand_stopped_under_two_seconds():
               f"reruns: {seconds:.2f} s")  # fmt: skip
         assert seconds < 2.0 and info.stopped == 3_000
     assert info.rates[0] == Rate(ALL_KINDS, 3_000, 3_000, 3_000, 1_500, wilson(1_500, 3_000), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("best_run", "words"),
+    [
+        (LATE, "may have cost +10.0 points, beyond the noise"),
+        (LATE[:-2] + [0.52], "may have cost +2.0 points, not distinguishable from noise"),
+        (LOW, "No full run beat the study&#x27;s best (50.0 %)"),
+    ],
+)
+def test_the_cost_is_read_against_the_noise_floor(best_run, words):
+    audit = AuditRuns(sample=(6,), runs=(run(6, best_run),))
+    html = draw_audit(get_audit_info(inputs_of(DONE + [pruned(STOPPED)], audit)))
+    assert words in html and "noise floor (one standard error) is 2.5 points" in html
