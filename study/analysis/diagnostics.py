@@ -4,8 +4,8 @@ Every trial that ran (COMPLETE, PRUNED or FAIL) with curves is classified by
 :func:`study.analysis.failure.classify` (the kinds and their thresholds are documented there);
 the page counts them by kind and gives the baseline's and the best trial's evidence. Then the
 train and val curves of the baseline and the TOP_TRIALS best, their gap against the quartiles of
-every finished trial's, the stopped trials by decision kind and the pruner's bias
-(:mod:`study.analysis.pruner_bias`).
+every finished trial's, the stopped trials by decision kind, the pruner's bias
+(:mod:`study.analysis.pruner_bias`) and its audit (:mod:`study.analysis.audit`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from study import records
+from study.analysis.audit import AuditInfo, get_audit_info
+from study.analysis.audit_draw import draw_audit
 from study.analysis.failure import KINDS, Diagnosis, classify, epochs_from_curves
 from study.analysis.inputs import (
     TOP_TRIALS,
@@ -92,6 +94,7 @@ class DiagnosticsInfo:
     stops: tuple[StopGroup, ...]
     stopped_share: Bucket | None  # over every trial the search ended
     bias: tuple[ParamBias, ...]
+    audit: AuditInfo  # what the pruner threw away, as rerun by audit-pruner
     note: str | None = None
 
 
@@ -219,6 +222,7 @@ def get_diagnostics_info(inputs: ReportInputs) -> DiagnosticsInfo:
         stops=stop_groups(frame),
         stopped_share=overall,
         bias=bias,
+        audit=get_audit_info(inputs),
         note=note,
     )
 
@@ -277,5 +281,6 @@ def draw_diagnostics(info: DiagnosticsInfo) -> Html:
         draw_stop_groups(info.stops),
         Html("<h3>The pruner's bias, as measured</h3>"),
         draw_pruner_bias(info.stopped_share, info.bias),
+        draw_audit(info.audit),
     ]
     return Html("".join(parts))

@@ -11,6 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from study import records
+from study.analysis.audit import Sampled, get_audit_info
 from study.analysis.diagnostics import (
     Curve,
     DiagnosticsInfo,
@@ -146,7 +147,13 @@ def test_info_of_a_hand_built_study():
                 (Bucket("a", 3, 1, wilson(1, 3)), Bucket("b", 2, 1, wilson(1, 2))),
             ),
         ),
+        audit=get_audit_info(hand_built()),  # not audited: the two stopped trials to rerun
     )  # fmt: skip
+    # (no trial recorded its planned epochs: the budget is unknown, 0)
+    assert get_audit_info(hand_built()).sample == (
+        Sampled(2, "floor", 0),
+        Sampled(3, "overfitting", 0),
+    )
 
 
 def test_the_kinds_it_counts_are_the_classifiers():
@@ -180,6 +187,8 @@ def test_draw_contains_the_key_text_and_escapes():
         "stopped early",
         "[0.4, 0.5]",
         "50.0 % (9.5 % to 90.5 %)",  # a bucket of 2: its share with its interval
+        "What the pruner threw away: the audit",
+        "Not audited yet: run <code>python -m study audit-pruner --study",
     ):
         assert text in html, text
 
