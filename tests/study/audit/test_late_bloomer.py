@@ -27,7 +27,7 @@ BLOOMER, DUD = 0.5, 0.4  # drop_rate of the late bloomer and of a trial that is 
 
 def curve(params: Mapping[str, Any], epochs: int = EPOCHS) -> list[float]:
     """The planted val top-1 per epoch: normal trials rise slowly, the bloomer jumps after
-    epoch 4 (after the median pruner's look at epoch 3), the dud stays near zero."""
+    epoch 4 (after the median pruner looked, at epoch 2), the dud stays near zero."""
     d = float(params["drop_rate"])
     if d >= BLOOMER:
         return [0.05 if e <= 4 else 0.6 + 0.005 * e for e in range(1, epochs + 1)]
@@ -122,7 +122,7 @@ def test_the_pruner_stops_the_late_bloomer_and_the_audit_finds_it(bloomed):
     judged = {t.trial: t for t in info.trials}
     late = judged[bloomer.number]
     assert late.false_prune is True
-    assert (late.stopped_epoch, late.stopped_value) == (3, 0.05)
+    assert (late.stopped_epoch, late.stopped_value) == (2, 0.05)  # the median looked at 2
     assert late.full_value == pytest.approx(0.64)
     assert late.overtook_epoch == 5 and late.top_epoch == 5  # it rose at epoch 5, past the best
     assert judged[dud.number].false_prune is False
