@@ -34,10 +34,12 @@ class Compute:
 
 
 def stop_kinds(rows: pd.DataFrame) -> pd.Series:
+    """Each row's decision kind, NO_KIND where none was recorded."""
     return rows["stop_kind"].astype("object").where(rows["stop_kind"].notna(), NO_KIND)
 
 
 def floats(column: pd.Series) -> np.ndarray:
+    """A numeric (nullable) column as floats, NaN where missing."""
     return column.to_numpy(dtype=float, na_value=np.nan)
 
 
