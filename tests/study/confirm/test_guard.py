@@ -50,7 +50,8 @@ def test_only_confirm_reads_the_test_split(in_tmp, tiny_manifest, monkeypatch, c
     space = write_space(in_tmp, trials=4, epochs=2, gap_threshold=None)
     raw = yaml.safe_load(space.read_text())
     raw["points"] = {"fix_list": {"drop_rate": 0.3}}  # one factor: a 2-run ablation
-    raw["pruner"]["wrapped"] = {"type": "floor", "baseline_fraction": 0.99, "n_warmup_steps": 0}
+    # a floor no tiny trial reaches: every trial but the baseline is pruned, for the audit
+    raw["pruner"]["wrapped"] = {"type": "floor", "chance_multiple": 20, "n_warmup_steps": 0}
     space.write_text(yaml.safe_dump(raw))
     url = storage_url(in_tmp)
     guard = Guard()
@@ -73,7 +74,7 @@ def test_only_confirm_reads_the_test_split(in_tmp, tiny_manifest, monkeypatch, c
     assert len(test_rows) > 0
     for command in (*steps, "report again"):
         assert guard.read_by(command) & test_rows == set(), command
-    assert guard.read_by("run") and guard.read_by("ablate")  # the guard sees what trains
+    assert guard.read_by("run") and guard.read_by("ablate") and guard.read_by("audit-pruner")
     assert test_rows <= guard.read_by("confirm")  # and what scores the test split
 
 
