@@ -22,7 +22,7 @@ from study.ablate.runs import observed, open_linked, record_design
 from study.ablate.session import open_session, run_plan
 from study.ablate.summary import summary_lines
 from study.ablate.worker import Measure
-from study.commands import ablate_command, report_command
+from study.commands import ablate_command, report_command, rerun_command
 from study.rebuild import StudyRun
 from study.records import BASELINE
 from study.run.interrupt import InterruptGate
@@ -96,7 +96,8 @@ def ablate(
     )
     for line in summary_lines(plan, observed(linked)):
         print(line, file=out)
-    print(f"next: {report_command(name, url, opts.artifacts)}", file=out)
+    print(f"report: {report_command(name, url, opts.artifacts)}", file=out)
+    print(f"next: {rerun_command('confirm', name, url)}", file=out)
     return plan
 
 

@@ -41,12 +41,11 @@ def add_report(sub: Sub) -> argparse.ArgumentParser:
 def cmd_report(args: argparse.Namespace) -> int:
     from study.report.publish import report_study
 
-    path = report_study(
+    report_study(
         args.study_name,
         storage_url=args.storage,
         path=args.out,
         group_by=args.group_by,
         artifacts=args.artifacts,
     )
-    print(f"report: {path}")
     return 0

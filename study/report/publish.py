@@ -132,6 +132,7 @@ def report_study(
     not); with no name, the storage's only study."""
     from optuna.artifacts import FileSystemArtifactStore
 
+    from study.ablate.workflow import next_step
     from study.dashboard.server import check_storage_url
     from study.storage import default_storage_url, open_storage, pick_study
 
@@ -147,14 +148,18 @@ def report_study(
             "comparison (pass --artifacts)",
             file=sys.stderr,
         )
-    path = path or default_report_path(study_name)
-    return write_report(
+    path = write_report(
         study,
         storage,
         store,
-        path,
+        path or default_report_path(study_name),
         group_by=group_by,
         storage_url=url,
         artifacts=artifacts,
         out=out,
     )
+    print(f"report: {path}", file=out or sys.stdout)
+    step = next_step(study, storage, url, artifacts)
+    if step is not None:
+        print(f"next: {step}", file=out or sys.stdout)
+    return path

@@ -58,7 +58,8 @@ def test_a_full_factorial_recovers_the_planted_effects(tmp_path):
     inter = {frozenset(e.label.split(" × ")): e for e in fit.interactions}[frozenset(pair)]
     assert inter.excludes_zero and inter.low <= size / 100 <= inter.high
     assert "weight_decay: changes val top-1 by +" in out
-    assert out.strip().splitlines()[-1].startswith("next: python -m study report")
+    assert out.strip().splitlines()[-1].startswith("next: python -m study confirm")
+    assert "report: python -m study report" in out
 
 
 def test_rerunning_the_same_ablation_runs_nothing_again(tmp_path):

@@ -117,7 +117,8 @@ def test_the_cli_writes_the_default_path_and_prints_it(stored):
         timeout=600,
     )
     assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stdout.splitlines()[-1] == "report: reports/planted.html"
+    assert r.stdout.splitlines()[-2] == "report: reports/planted.html"
+    assert r.stdout.splitlines()[-1].startswith("next: python -m study ablate --study planted")
     assert (tmp / "reports" / "planted.html").is_file()
 
 
