@@ -20,9 +20,11 @@ from study.ablate.resolve import duration_text, seconds_per_epoch
 from study.ablate.runs import FixedRuns, observed, open_linked
 from study.ablate.session import RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
+from study.analysis.confirmed import get_confirmed_info
+from study.analysis.inputs import ReportInputs
 from study.commands import report_command, rerun_command
 from study.confirm.load import load_confirm
-from study.confirm.measure import test_scorer, test_summary
+from study.confirm.measure import score_test, summarize_test
 from study.confirm.select import (
     CONFIGS_ATTR,
     DEFAULT_SEEDS,
@@ -34,6 +36,7 @@ from study.confirm.select import (
     confirm_seeds,
     run_specs,
 )
+from study.frame import trials_frame
 from study.run.interrupt import InterruptGate
 from study.storage import DEFAULT_ARTIFACTS
 
@@ -102,7 +105,7 @@ def confirm(
 def _train(opts: ConfirmOptions, out: TextIO) -> MakeMeasure:
     def make(session: RerunSession, linked: optuna.Study, gate: InterruptGate) -> Measure:
         dataset = session.run.dataset(out)
-        linked.set_user_attr(TEST_ATTR, test_summary(dataset))
+        linked.set_user_attr(TEST_ATTR, summarize_test(dataset))
         store = FileSystemArtifactStore(str(opts.artifacts.resolve()))
         return trainer_measure(
             session.run,
@@ -110,7 +113,7 @@ def _train(opts: ConfirmOptions, out: TextIO) -> MakeMeasure:
             gate=gate,
             artifacts=opts.artifacts,
             dataset=dataset,
-            on_trained=test_scorer(dataset, store),
+            on_trained=score_test(dataset, store),
         )
 
     return make
@@ -151,19 +154,27 @@ def _print_plan(
 
 
 def _print_summary(session: RerunSession, opts: ConfirmOptions, out: TextIO) -> None:
-    runs = load_confirm(session.name, session.storage, None)
-    assert runs is not None  # the linked study exists: this command made it
-    for c in runs.configs:
-        mine = [r for r in runs.runs if r.trial == c.trial]
-        if not mine:
+    """Each configuration's val and test means, and the section's verdict."""
+    store = (
+        FileSystemArtifactStore(str(opts.artifacts.resolve())) if opts.artifacts.is_dir() else None
+    )
+    inputs = ReportInputs(
+        study_name=session.name,
+        frame=trials_frame(session.study),
+        study=session.run.record,
+        confirm=load_confirm(session.name, session.storage, store),
+    )
+    info = get_confirmed_info(inputs)
+    for r in info.rows:
+        if r.val is None or r.test is None or r.optimism is None:
             continue
-        val = sum(r.val_top1 for r in mine) / len(mine)
-        test = sum(r.test_top1 for r in mine) / len(mine)
         print(
-            f"trial {c.trial}: search val {c.search_val:.1%}, reruns val {val:.1%}, test "
-            f"{test:.1%} ({len(mine)} runs; optimism {100 * (c.search_val - test):+.1f} points)",
+            f"trial {r.trial} ({r.role}): search val {r.search_val:.1%}, reruns val "
+            f"{r.val.estimate:.1%}, test {r.test.estimate:.1%} ({r.test.low:.1%} to "
+            f"{r.test.high:.1%}); optimism {100 * r.optimism:+.1f} points",
             file=out,
         )
+    print(info.verdict, file=out)
     print(f"report: {report_command(session.name, session.url, opts.artifacts)}", file=out)
     audit = rerun_command("audit-pruner", session.name, session.url)
     print(f"next: {audit}", file=out)

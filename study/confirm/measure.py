@@ -20,12 +20,12 @@ from vitlab.train import Trainer
 if TYPE_CHECKING:
     from optuna.artifacts._protocol import ArtifactStore
 
-__all__ = ["TEST_EPOCH", "test_scorer", "test_summary"]
+__all__ = ["TEST_EPOCH", "score_test", "summarize_test"]
 
 TEST_EPOCH = "test_epoch"  # the (1-based) epoch whose weights scored the test split
 
 
-def test_summary(dataset: Dataset) -> dict[str, int]:
+def summarize_test(dataset: Dataset) -> dict[str, int]:
     """The test split's size and class coverage (the page says where it is thin); UserError
     when it has no image."""
     if len(dataset.test) == 0:
@@ -42,7 +42,7 @@ def test_summary(dataset: Dataset) -> dict[str, int]:
     }
 
 
-def test_scorer(
+def score_test(
     dataset: Dataset, store: ArtifactStore | None
 ) -> Callable[[optuna.Trial, Trainer], None]:
     """The objective's ``on_trained`` hook: score the test split once with the best epoch's

@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 from study.analysis.answer import draw_answer, get_answer_info
+from study.analysis.confirmed import get_confirmed_info
+from study.analysis.confirmed_draw import draw_confirmed
 from study.analysis.cost import draw_cost, get_cost_info
 from study.analysis.diagnostics import draw_diagnostics, get_diagnostics_info
 from study.analysis.inputs import ReportInputs
@@ -56,6 +58,11 @@ SECTIONS: tuple[Section, ...] = (
     Section("answer", "The answer", _answer, needs=(MATTERED, MEASURED)),
     Section(MATTERED, "What mattered, ranked", _mattered),
     Section(MEASURED, "Measured effects", _plain(get_measured_info, draw_measured)),
+    Section(
+        "confirmed",
+        "Confirmed on held-out test",
+        _plain(get_confirmed_info, draw_confirmed),
+    ),
     Section(
         "diagnostics", "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)
     ),

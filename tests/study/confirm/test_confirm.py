@@ -16,8 +16,10 @@ from optuna.trial import TrialState
 
 from study import records
 from study.ablate.runs import KEY, RUN_SEED, linked_name
+from study.analysis.markup import pct
 from study.confirm.command import ConfirmOptions, confirm
 from study.confirm.select import CONFIGS_ATTR, SUFFIX, TEST_ATTR
+from study.report.publish import report_study
 from study.run.runner import RunOptions, run_study
 from tests.study.helpers import storage_url, wait_for, write_space
 
@@ -64,6 +66,16 @@ def test_confirm_reruns_k_by_s_and_scores_test_once(tiny_study, in_tmp):
     assert test["images"] > 0 and test["classes"] == 24
     assert test["test_classes"] + test["thin_classes"] == 24
     assert "next: python -m study audit-pruner --study tiny" in out
+    # the report's section, with the winner's numbers
+    path = report_study(storage_url=url, out=io.StringIO())
+    html = path.read_text()
+    assert "Confirmed on held-out test" in html and "Not confirmed yet" not in html
+    winner = [
+        t.user_attrs[records.TEST_TOP1] for t in runs if t.user_attrs[KEY] in configs[0]["keys"]
+    ]
+    assert len(winner) == 2
+    assert f"{pct(sum(winner) / 2)} (" in html  # the test mean with its interval
+    assert "fewer than 10 images have no test image" in html
     # the same command again: every run is kept, none is rerun
     confirm(ConfirmOptions(storage=url, top=2, seeds=2), out=io.StringIO())
     assert len(linked(url).trials) == len(runs)
