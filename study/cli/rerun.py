@@ -80,7 +80,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 
 def add_audit(sub: Sub) -> argparse.ArgumentParser:
-    from study.audit.command import DEFAULT_SAMPLE
+    from study.analysis.audit import DEFAULT_SAMPLE
 
     p = sub.add_parser(
         "audit-pruner",

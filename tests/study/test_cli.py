@@ -14,7 +14,10 @@ import pytest
 from optuna.trial import create_trial
 
 from study.ablate.plan import DEFAULT_SEEDS
+from study.analysis.audit import DEFAULT_SAMPLE
 from study.cli import DEMO_TRAIN_CONFIG, build_parser, main, run_options
+from study.confirm.select import DEFAULT_SEEDS as CONFIRM_SEEDS
+from study.confirm.select import DEFAULT_TOP as CONFIRM_TOP
 from study.dashboard.server import DEFAULT_HOST, DEFAULT_PORT
 from study.data import SPLITS_ROOT
 from study.records import StudyRecord
@@ -55,7 +58,7 @@ def test_help_lists_subcommands_each_with_help():
     assert top.returncode == 0
     commands = COMMANDS
     # argparse lists each subcommand indented by four spaces, its help after it (or below it).
-    assert re.findall(r"^    (\w+)", top.stdout, flags=re.MULTILINE) == commands, top.stdout
+    assert re.findall(r"^    ([\w-]+)", top.stdout, flags=re.MULTILINE) == commands, top.stdout
     for name in commands:
         assert re.search(rf"^    {name}(?: +|\n {{6,}})\S", top.stdout, flags=re.MULTILINE), name
         sub = study(name, "--help")
@@ -188,6 +191,8 @@ COMMANDS = [
     "dashboard",
     "report",
     "ablate",
+    "confirm",
+    "audit-pruner",
     "diagnose",
     "split",
     "cache",
@@ -242,6 +247,14 @@ DEFAULTS = [
     ("ablate", "--heartbeat", f"default {HEARTBEAT_SECONDS}", None),
     ("ablate", "--grace", f"default {GRACE_SECONDS}", None),
     ("ablate", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("confirm", "--storage", default_storage_url(), None),
+    ("confirm", "--top", f"default {CONFIRM_TOP}", CONFIRM_TOP),
+    ("confirm", "--seeds", f"default {CONFIRM_SEEDS}", CONFIRM_SEEDS),
+    ("confirm", "--heartbeat", f"default {HEARTBEAT_SECONDS}", None),
+    ("confirm", "--artifacts", DEFAULT_ARTIFACTS, DEFAULT_ARTIFACTS),
+    ("audit-pruner", "--storage", default_storage_url(), None),
+    ("audit-pruner", "--sample", f"default {DEFAULT_SAMPLE}", DEFAULT_SAMPLE),
+    ("audit-pruner", "--grace", f"default {GRACE_SECONDS}", None),
     ("split", "--manifest", DEMO_ROOT, None),
     ("split", "--out", SPLITS_ROOT, None),
     ("split", "--seed", f"default {DataConfig().split_seed}", DataConfig().split_seed),
