@@ -27,7 +27,7 @@ from study import records
 from study.analysis.confirmed_compare import Comparison, comparisons, verdict
 from study.analysis.findings import Interval
 from study.analysis.groups import mean_interval
-from study.analysis.inputs import ConfirmConfig, ConfirmRun, ConfirmRuns, ReportInputs
+from study.analysis.inputs import ConfirmConfig, ConfirmRun, ConfirmRuns, Predictions, ReportInputs
 from study.analysis.tail import bucket_names
 
 Z = 1.96
@@ -47,6 +47,12 @@ class ConfirmedRow:
     optimism: float | None  # search_val - test mean
     selection: float | None  # search_val - val mean: the selection's share
     shift: float | None  # val mean - test mean: the split's share
+    # The same on the val images of the classes the test split has (val also holds rarer
+    # classes, which have no test image): like with like. None without val predictions.
+    search_like: float | None
+    val_like: Interval | None
+    like_selection: float | None  # search_like - val_like
+    like_shift: float | None  # val_like - test mean
     buckets: tuple[float | None, ...]  # test top-1 per bucket (ConfirmedInfo.buckets), mean of runs
 
 
@@ -80,7 +86,9 @@ def get_confirmed_info(inputs: ReportInputs) -> ConfirmedInfo:
     notes: list[str] = []
     edges, member = _buckets(inputs, runs, notes)
     names = bucket_names(edges) if member is not None else ()
-    rows = tuple(_row(i, c, runs, member, len(names)) for i, c in enumerate(runs.configs))
+    classes = _test_classes(runs)
+    like = (inputs, classes)
+    rows = tuple(_row(i, c, runs, member, len(names), like) for i, c in enumerate(runs.configs))
     tau, tau_p, n_tau = _tau(rows, notes)
     compared = comparisons(runs, rows, notes)
     said, settle = verdict(rows, compared, runs.test_images)
@@ -123,6 +131,14 @@ def held_out_interval(values: Sequence[float], images: int) -> Interval | None:
     return Interval(mean, mean - half, mean + half)
 
 
+def _test_classes(runs: ConfirmRuns) -> np.ndarray | None:
+    """The classes with test images (every run scores the same test images)."""
+    for r in runs.runs:
+        if r.test is not None:
+            return np.unique(r.test.labels)
+    return None
+
+
 def _mine(runs: ConfirmRuns, trial: int) -> list[ConfirmRun]:
     return [r for r in runs.runs if r.trial == trial]
 
@@ -132,8 +148,39 @@ def _role(i: int, c: ConfirmConfig) -> str:
     return f"{role} (baseline)" if c.baseline else role
 
 
+def _on(pred: Predictions | None, classes: np.ndarray | None) -> float | None:
+    """Top-1 of ``pred`` over the images of ``classes`` (None: no predictions or classes)."""
+    if pred is None or classes is None:
+        return None
+    keep = np.isin(pred.labels, classes)
+    return float(pred.correct[keep].mean()) if keep.any() else None
+
+
+def _like(
+    c: ConfirmConfig,
+    mine: Sequence[ConfirmRun],
+    inputs: ReportInputs,
+    classes: np.ndarray | None,
+    test: Interval | None,
+) -> tuple[float | None, Interval | None, float | None, float | None]:
+    """search_like, val_like, like_selection, like_shift (ConfirmedRow's)."""
+    search = _on(inputs.predictions.get(c.trial), classes)
+    val = mean_interval([v for r in mine if (v := _on(r.val, classes)) is not None])
+    return (
+        search,
+        val,
+        None if search is None or val is None else search - val.estimate,
+        None if val is None or test is None else val.estimate - test.estimate,
+    )
+
+
 def _row(
-    i: int, c: ConfirmConfig, runs: ConfirmRuns, member: np.ndarray | None, buckets: int
+    i: int,
+    c: ConfirmConfig,
+    runs: ConfirmRuns,
+    member: np.ndarray | None,
+    buckets: int,
+    like: tuple[ReportInputs, np.ndarray | None],
 ) -> ConfirmedRow:
     mine = _mine(runs, c.trial)
     val = mean_interval([r.val_top1 for r in mine])
@@ -141,6 +188,7 @@ def _row(
     per_bucket: tuple[float | None, ...] = ()
     if member is not None:
         per_bucket = _bucket_top1(mine, member, buckets)
+    search_like, val_like, like_selection, like_shift = _like(c, mine, like[0], like[1], test)
     return ConfirmedRow(
         trial=c.trial,
         role=_role(i, c),
@@ -154,6 +202,10 @@ def _row(
         selection=None if val is None else c.search_val - val.estimate,
         shift=None if val is None or test is None else val.estimate - test.estimate,
         buckets=per_bucket,
+        search_like=search_like,
+        val_like=val_like,
+        like_selection=like_selection,
+        like_shift=like_shift,
     )
 
 

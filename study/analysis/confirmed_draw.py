@@ -24,6 +24,14 @@ def _row(r: ConfirmedRow) -> tuple[object, ...]:
         else f" (selection {points(r.selection)}, split {points(r.shift)})"
     )
     optimism = "" if r.optimism is None else points(r.optimism) + split
+    like = "no val predictions"
+    if r.search_like is not None and r.val_like is not None and r.like_shift is not None:
+        like = (
+            f"search {pct(r.search_like)}, reruns {pct(r.val_like.estimate)}: selection "
+            f"{points(r.like_selection)}, split {points(r.like_shift)}"
+        )
+    elif r.val_like is not None and r.like_shift is not None:
+        like = f"reruns {pct(r.val_like.estimate)}: split {points(r.like_shift)}"
     return (
         r.trial,
         r.role,
@@ -32,6 +40,7 @@ def _row(r: ConfirmedRow) -> tuple[object, ...]:
         _interval(r.val, r.runs),
         _interval(r.test, r.runs),
         optimism or "not run yet",
+        like if r.runs else "",
         *(pct(b) for b in r.buckets),
     )
 
@@ -52,6 +61,7 @@ def draw_confirmed(info: ConfirmedInfo) -> Html:
         "rerun val (95 %)",
         "test (95 %)",
         "optimism: search val - test",
+        "val on the test's classes",
         *(f"test, {b}" for b in info.buckets),
     )
     lines = []
@@ -72,7 +82,10 @@ def draw_confirmed(info: ConfirmedInfo) -> Html:
             f"The top configurations by the search's val top-1 and the baseline, each rerun "
             f"with seeds {list(info.seeds)}; each run's epoch chosen on val by the search's "
             "rule, then the test split scored once at that epoch. Intervals are 95 %: val over "
-            "seeds; test over seeds and the test images' sampling."
+            "seeds; test over seeds and the test images' sampling. Val also holds images of "
+            "classes too rare for a test image, the hardest ones, so val against test mixes "
+            "the selection's optimism with the two splits' classes; the column on the test's "
+            "classes compares like with like."
         ),
         table(header, [_row(r) for r in info.rows], cls="confirmed"),
         bullets(lines) if lines else Html(""),

@@ -75,6 +75,7 @@ class ConfirmRun:
     test_top1: float
     best_epoch: int
     test: Predictions | None = None  # per test image, at that epoch (None: file not read)
+    val: Predictions | None = None  # per val image, at that epoch (None: file not read)
 
 
 @dataclass(frozen=True, eq=False)

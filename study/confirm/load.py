@@ -69,22 +69,29 @@ def _finished_by_key(linked: optuna.Study) -> dict[str, FrozenTrial]:
 
 def _run(config: int, t: FrozenTrial, store: ArtifactStore | None, err: TextIO) -> ConfirmRun:
     attrs = t.user_attrs
-    test = None
-    artifact = attrs.get(records.TEST_PREDICTIONS)
-    if store is not None and artifact:
-        try:
-            test = Predictions.from_array(predictions.download(store, str(artifact)))
-        except Exception as e:  # a deleted or foreign file: the run keeps its scores
-            print(
-                f"warning: confirmation run {t.number}: test predictions not read "
-                f"({type(e).__name__}: {e}); its image-by-image comparisons are left out",
-                file=err,
-            )
     return ConfirmRun(
         trial=config,
         seed=int(attrs[RUN_SEED]),
         val_top1=float(t.value or 0.0),
         test_top1=float(attrs[records.TEST_TOP1]),
         best_epoch=int(attrs.get(TEST_EPOCH, 0)),
-        test=test,
+        test=_predictions(t, records.TEST_PREDICTIONS, store, err),
+        val=_predictions(t, records.PREDICTIONS, store, err),
     )
+
+
+def _predictions(
+    t: FrozenTrial, attr: str, store: ArtifactStore | None, err: TextIO
+) -> Predictions | None:
+    artifact = t.user_attrs.get(attr)
+    if store is None or not artifact:
+        return None
+    try:
+        return Predictions.from_array(predictions.download(store, str(artifact)))
+    except Exception as e:  # a deleted or foreign file: the run keeps its scores
+        print(
+            f"warning: confirmation run {t.number}: {attr} not read ({type(e).__name__}: "
+            f"{e}); its image-by-image comparisons are left out",
+            file=err,
+        )
+        return None

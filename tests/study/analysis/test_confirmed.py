@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -188,3 +189,24 @@ def test_fast_on_a_large_test_split():
     info = get_confirmed_info(inputs(configs, runs, seeds=(1, 2, 3)))
     assert time.perf_counter() - start < 2.0
     assert len(info.rows) == 6 and info.tau_configs == 6
+
+
+def test_val_on_the_test_classes_compares_like_with_like():
+    # val: the 4 test classes (25 images each) and 50 images of a class too rare for test
+    labels = np.concatenate([LABELS, np.full(50, 4)])
+    rerun_val = labels.copy()
+    rerun_val[N:] = 0  # every rare-class image wrong, every other right
+    search_val = rerun_val.copy()
+    search_val[:10] = 3  # the search's trial got 10 of the common images wrong too
+    runs = [
+        dataclasses.replace(run(7, s, 100 / 150, 80), val=Predictions(labels, rerun_val))
+        for s in (1, 2)
+    ]
+    base = inputs([WIN], runs)
+    base = dataclasses.replace(base, predictions={7: Predictions(labels, search_val)})
+    win = get_confirmed_info(base).rows[0]
+    assert win.val is not None and win.val.estimate == pytest.approx(100 / 150)
+    assert win.search_like == pytest.approx(0.9)
+    assert win.val_like is not None and win.val_like.estimate == pytest.approx(1.0)
+    assert win.like_selection == pytest.approx(-0.1) and win.like_shift == pytest.approx(0.2)
+    assert win.shift == pytest.approx(100 / 150 - 0.8)  # the raw shift mixes in the rare class
