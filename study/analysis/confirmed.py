@@ -242,7 +242,7 @@ def _tau(rows: Sequence[ConfirmedRow], notes: list[str]) -> tuple[float | None, 
     if len(done) < MIN_TAU_CONFIGS:
         notes.append(
             f"Kendall's tau needs {MIN_TAU_CONFIGS} configurations with runs, {len(done)} have "
-            "them: with fewer, the order on test says nothing beyond the comparisons below."
+            "them: with fewer, the order on test says nothing beyond the paired comparisons."
         )
         return None, None, len(done)
     result = kendalltau([r.search_val for r in done], [r.test.estimate for r in done])  # type: ignore[union-attr]

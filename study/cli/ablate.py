@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS
-from study.cli.arguments import Sub, add_artifacts, add_device, positive_int
-from study.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, default_storage_url
+from study.cli.arguments import Sub, add_study_option, add_worker_options, positive_int
 
 __all__ = ["add_ablate", "cmd_ablate"]
 
@@ -21,13 +20,7 @@ def add_ablate(sub: Sub) -> argparse.ArgumentParser:
         "of the linked study <study>:ablate in the same storage (optuna-dashboard shows "
         "them); the same command resumes, and several processes share the runs.",
     )
-    p.add_argument(
-        "--study",
-        dest="study_name",
-        metavar="STUDY",
-        help="study name (default: the storage's only study)",
-    )
-    p.add_argument("--storage", help=f"SQLAlchemy URL (default {default_storage_url()})")
+    add_study_option(p)
     p.add_argument(
         "--to",
         default="best",
@@ -54,18 +47,7 @@ def add_ablate(sub: Sub) -> argparse.ArgumentParser:
         action="store_true",
         help="print the design, its runs, time and expected interval, then exit",
     )
-    add_device(p, "the study's device")
-    p.add_argument(
-        "--heartbeat",
-        type=positive_int,
-        help=f"seconds between heartbeats (default {HEARTBEAT_SECONDS})",
-    )
-    p.add_argument(
-        "--grace",
-        type=positive_int,
-        help=f"seconds without a heartbeat before a run is retried (default {GRACE_SECONDS})",
-    )
-    add_artifacts(p)
+    add_worker_options(p)
     return p
 
 

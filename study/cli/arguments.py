@@ -109,3 +109,34 @@ def manifest_data(args: argparse.Namespace, **settings: Any) -> DataConfig:
         label_field=args.label_field,
         **settings,
     )
+
+
+def add_study_option(p: argparse.ArgumentParser) -> None:
+    """``--study`` and ``--storage``, as every command on an existing study takes them."""
+    from study.storage import default_storage_url
+
+    p.add_argument(
+        "--study",
+        dest="study_name",
+        metavar="STUDY",
+        help="study name (default: the storage's only study)",
+    )
+    p.add_argument("--storage", help=f"SQLAlchemy URL (default {default_storage_url()})")
+
+
+def add_worker_options(p: argparse.ArgumentParser) -> None:
+    """A rerun worker's ``--device``, ``--heartbeat``, ``--grace`` and ``--artifacts``."""
+    from study.storage import GRACE_SECONDS, HEARTBEAT_SECONDS
+
+    add_device(p, "the study's device")
+    p.add_argument(
+        "--heartbeat",
+        type=positive_int,
+        help=f"seconds between heartbeats (default {HEARTBEAT_SECONDS})",
+    )
+    p.add_argument(
+        "--grace",
+        type=positive_int,
+        help=f"seconds without a heartbeat before a run is retried (default {GRACE_SECONDS})",
+    )
+    add_artifacts(p)

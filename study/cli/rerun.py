@@ -4,35 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.arguments import Sub, add_artifacts, add_device, positive_int
-from study.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, default_storage_url
+from study.cli.arguments import Sub, add_study_option, add_worker_options, positive_int
 
 __all__ = ["add_audit", "add_confirm", "cmd_audit", "cmd_confirm"]
-
-
-def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--study",
-        dest="study_name",
-        metavar="STUDY",
-        help="study name (default: the storage's only study)",
-    )
-    p.add_argument("--storage", help=f"SQLAlchemy URL (default {default_storage_url()})")
-
-
-def _add_worker(p: argparse.ArgumentParser) -> None:
-    add_device(p, "the study's device")
-    p.add_argument(
-        "--heartbeat",
-        type=positive_int,
-        help=f"seconds between heartbeats (default {HEARTBEAT_SECONDS})",
-    )
-    p.add_argument(
-        "--grace",
-        type=positive_int,
-        help=f"seconds without a heartbeat before a run is retried (default {GRACE_SECONDS})",
-    )
-    add_artifacts(p)
 
 
 def add_confirm(sub: Sub) -> argparse.ArgumentParser:
@@ -47,7 +21,7 @@ def add_confirm(sub: Sub) -> argparse.ArgumentParser:
         "are trials of the linked study <study>:confirm; the same command resumes, and "
         "several processes share the runs. The report shows the optimism and Kendall tau.",
     )
-    _add_common(p)
+    add_study_option(p)
     p.add_argument(
         "--top",
         type=positive_int,
@@ -57,7 +31,7 @@ def add_confirm(sub: Sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--seeds", type=positive_int, default=DEFAULT_SEEDS, help="seeds each (default %(default)s)"
     )
-    _add_worker(p)
+    add_worker_options(p)
     return p
 
 
@@ -91,14 +65,14 @@ def add_audit(sub: Sub) -> argparse.ArgumentParser:
         "the linked study <study>:audit; the same command resumes, and several processes "
         "share the runs. The report's pruner-bias section shows the audit.",
     )
-    _add_common(p)
+    add_study_option(p)
     p.add_argument(
         "--sample",
         type=positive_int,
         default=DEFAULT_SAMPLE,
         help="stopped trials to rerun at most (default %(default)s)",
     )
-    _add_worker(p)
+    add_worker_options(p)
     return p
 
 

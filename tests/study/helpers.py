@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -132,3 +134,22 @@ def fail_trial(monkeypatch, number: int, error: str = "corrupt batch") -> None:
 def sqlite_study(folder: Path) -> optuna.Study:
     """An empty maximized study in an SQLite file under ``folder``."""
     return optuna.create_study(storage=f"sqlite:///{folder / 's.db'}", direction="maximize")
+
+
+def kill_then_resume(
+    args: list[str], cwd: Path, finished, *, at_least: int = 1
+) -> tuple[dict, dict, subprocess.CompletedProcess[str]]:
+    """Start the rerun command ``args``, SIGKILL it once ``finished()`` (run trial number ->
+    (key, value)) holds ``at_least`` runs, wait past its grace period (``--grace 3``), and run
+    it again to the end: (finished before the kill, finished after, the second run)."""
+    worker = subprocess.Popen(args, cwd=cwd, stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: len(finished()) >= at_least)
+        before = finished()
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        worker.kill()
+    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
+    second = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=600)
+    return before, finished(), second

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 
 from study.ablate.runs import KEY, linked_name
 from study.run.runner import RunOptions, run_study
-from tests.study.helpers import storage_url, wait_for, write_space
+from tests.study.helpers import kill_then_resume, storage_url, wait_for, write_space
 
 FACTORS = {"weight_decay": 0.05, "drop_rate": 0.3, "min_images": 3}  # 2^3 = 8 design points
 
@@ -47,30 +47,21 @@ def complete_keys(url: str) -> list[str]:
     return [t.user_attrs[KEY] for t in linked(url).get_trials(states=(TrialState.COMPLETE,))]
 
 
-def _finished(url: str) -> int:
+def finished(url: str) -> dict[int, tuple[str, float]]:
+    """Each finished run's (key, value) by its trial number ({} before the study exists)."""
     try:
-        return len(complete_keys(url))
+        return {t.number: (t.user_attrs[KEY], t.value) for t in linked(url).trials if t.value}
     except KeyError:  # the linked study does not exist yet
-        return 0
+        return {}
 
 
 @pytest.mark.slow
 def test_sigkill_mid_ablation_then_resume(tiny_study, in_tmp):
     url = tiny_study
     args = ablate_cli(url, "--heartbeat", "1", "--grace", "3")
-    worker = subprocess.Popen(args, cwd=in_tmp, stdout=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: _finished(url) >= 2)
-        before = {t.number: (t.user_attrs[KEY], t.value) for t in linked(url).trials if t.value}
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        worker.kill()
-    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
-    r = subprocess.run(args, cwd=in_tmp, capture_output=True, text=True, timeout=600)
+    before, after, r = kill_then_resume(args, in_tmp, lambda: finished(url), at_least=2)
     assert r.returncode == 0, r.stderr
     study = linked(url)
-    after = {t.number: (t.user_attrs[KEY], t.value) for t in study.trials if t.value}
     assert {n: after[n] for n in before} == before  # no finished run lost or changed
     keys = complete_keys(url)
     assert len(keys) == len(set(keys)) == 8  # the design completed, no run twice

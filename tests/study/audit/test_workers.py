@@ -4,10 +4,7 @@ replaying its original trial up to the epoch it was stopped at."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -18,7 +15,7 @@ from study.ablate.runs import KEY
 from study.analysis.audit import REPLAY_TOLERANCE, get_audit_info
 from study.report.load import load_inputs
 from study.run.runner import RunOptions, run_study
-from tests.study.helpers import storage_url, wait_for, write_space
+from tests.study.helpers import kill_then_resume, storage_url, write_space
 
 
 @pytest.fixture
@@ -34,12 +31,13 @@ def pruned_study(in_tmp, tiny_manifest):
     return url
 
 
-def complete(url: str) -> list[optuna.trial.FrozenTrial]:
+def finished(url: str) -> dict[int, tuple[str, float]]:
+    """Each finished rerun's (key, value) by its trial number ({} before the study exists)."""
     try:
         linked = optuna.load_study(study_name="tiny:audit", storage=url)
     except KeyError:  # not created yet
-        return []
-    return linked.get_trials(states=(TrialState.COMPLETE,))
+        return {}
+    return {t.number: (t.user_attrs[KEY], t.value) for t in linked.trials if t.value is not None}
 
 
 @pytest.mark.slow
@@ -50,18 +48,8 @@ def test_sigkill_mid_audit_then_resume(pruned_study, in_tmp):
     assert len(pruned) == 3
     args = [sys.executable, "-m", "study", "audit-pruner", "--storage", url]
     args += ["--heartbeat", "1", "--grace", "3"]
-    worker = subprocess.Popen(args, cwd=in_tmp, stdout=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: len(complete(url)) >= 1)
-        before = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        worker.kill()
-    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
-    r = subprocess.run(args, cwd=in_tmp, capture_output=True, text=True, timeout=600)
+    before, after, r = kill_then_resume(args, in_tmp, lambda: finished(url))
     assert r.returncode == 0, r.stderr
-    after = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
     assert {n: after[n] for n in before} == before  # no finished rerun lost or changed
     keys = [k for k, _ in after.values()]
     assert len(keys) == len(set(keys)) == 3

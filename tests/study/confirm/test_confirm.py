@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
 import sys
-import time
 
 import optuna
 import pytest
@@ -21,7 +18,7 @@ from study.confirm.command import ConfirmOptions, confirm
 from study.confirm.select import CONFIGS_ATTR, SUFFIX, TEST_ATTR
 from study.report.publish import report_study
 from study.run.runner import RunOptions, run_study
-from tests.study.helpers import storage_url, wait_for, write_space
+from tests.study.helpers import kill_then_resume, storage_url, write_space
 
 
 @pytest.fixture
@@ -37,11 +34,13 @@ def linked(url: str) -> optuna.Study:
     return optuna.load_study(study_name=linked_name("tiny", SUFFIX), storage=url)
 
 
-def complete(url: str) -> list[optuna.trial.FrozenTrial]:
+def finished(url: str) -> dict[int, tuple[str, float]]:
+    """Each finished run's (key, value) by its trial number ({} before the study exists)."""
     try:
-        return linked(url).get_trials(states=(TrialState.COMPLETE,))
+        done = linked(url).get_trials(states=(TrialState.COMPLETE,))
     except KeyError:  # the linked study does not exist yet
-        return []
+        return {}
+    return {t.number: (t.user_attrs[KEY], t.value) for t in done}
 
 
 def test_confirm_reruns_k_by_s_and_scores_test_once(tiny_study, in_tmp):
@@ -86,18 +85,8 @@ def test_sigkill_mid_confirm_then_resume(tiny_study, in_tmp):
     url = tiny_study
     args = [sys.executable, "-m", "study", "confirm", "--storage", url, "--top", "1"]
     args += ["--seeds", "3", "--heartbeat", "1", "--grace", "3"]
-    worker = subprocess.Popen(args, cwd=in_tmp, stdout=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: len(complete(url)) >= 1)
-        before = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(timeout=30)
-    finally:
-        worker.kill()
-    time.sleep(4)  # past the grace period: the dead worker's heartbeat is stale
-    r = subprocess.run(args, cwd=in_tmp, capture_output=True, text=True, timeout=600)
+    before, after, r = kill_then_resume(args, in_tmp, lambda: finished(url))
     assert r.returncode == 0, r.stderr
-    after = {t.number: (t.user_attrs[KEY], t.value) for t in complete(url)}
     assert {n: after[n] for n in before} == before  # no finished run lost or changed
     keys = [k for k, _ in after.values()]
     configs = len(linked(url).user_attrs[CONFIGS_ATTR])
