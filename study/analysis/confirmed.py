@@ -131,6 +131,14 @@ def held_out_interval(values: Sequence[float], images: int) -> Interval | None:
     return Interval(mean, mean - half, mean + half)
 
 
+def _clip(i: Interval | None) -> Interval | None:
+    """A top-1 interval kept within [0, 1] (two seeds' t-interval can run past both); one
+    run's infinite interval stays infinite: the page says it has none."""
+    if i is None or not (math.isfinite(i.low) and math.isfinite(i.high)):
+        return i
+    return Interval(i.estimate, max(0.0, i.low), min(1.0, i.high))
+
+
 def _test_classes(runs: ConfirmRuns) -> np.ndarray | None:
     """The classes with test images (every run scores the same test images)."""
     for r in runs.runs:
@@ -183,8 +191,8 @@ def _row(
     like: tuple[ReportInputs, np.ndarray | None],
 ) -> ConfirmedRow:
     mine = _mine(runs, c.trial)
-    val = mean_interval([r.val_top1 for r in mine])
-    test = held_out_interval([r.test_top1 for r in mine], runs.test_images)
+    val = _clip(mean_interval([r.val_top1 for r in mine]))
+    test = _clip(held_out_interval([r.test_top1 for r in mine], runs.test_images))
     per_bucket: tuple[float | None, ...] = ()
     if member is not None:
         per_bucket = _bucket_top1(mine, member, buckets)

@@ -210,3 +210,10 @@ def test_val_on_the_test_classes_compares_like_with_like():
     assert win.val_like is not None and win.val_like.estimate == pytest.approx(1.0)
     assert win.like_selection == pytest.approx(-0.1) and win.like_shift == pytest.approx(0.2)
     assert win.shift == pytest.approx(100 / 150 - 0.8)  # the raw shift mixes in the rare class
+
+
+def test_intervals_stay_within_0_and_1():
+    runs = [run(7, 1, 0.02, 1), run(7, 2, 0.10, 9)]  # two seeds far apart near zero
+    row = get_confirmed_info(inputs([WIN], runs)).rows[0]
+    assert row.val is not None and row.val.low == 0.0 < row.val.high
+    assert row.test is not None and row.test.low == 0.0 and row.test.estimate == pytest.approx(0.05)
