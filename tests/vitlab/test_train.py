@@ -41,6 +41,27 @@ def test_the_best_epochs_val_predictions_are_kept(tiny_config):
     assert len(history) == 2
 
 
+def test_score_best_scores_with_the_best_epochs_weights(tiny_config):
+    trainer = Trainer(tiny_config, progress=False, keep_best=True)
+    list(trainer.fit())
+    best = trainer.best()
+    assert best is not None
+    with torch.no_grad():  # the model as it ends is not what gets scored: spoil it
+        for p in trainer.model.parameters():
+            p.add_(torch.randn_like(p))
+    # val scored again with the kept weights is exactly the best epoch's val
+    again = trainer.score_best(trainer.dataset.val)
+    assert (again.top1, again.loss) == pytest.approx((best.val_top1, best.val_loss))
+    assert len(trainer.score_best(trainer.dataset.test).labels) == len(trainer.dataset.test)
+
+
+def test_score_best_needs_keep_best(tiny_config):
+    trainer = Trainer(tiny_config, progress=False)
+    list(trainer.fit())
+    with pytest.raises(TrainingError, match="keep_best=True"):
+        trainer.score_best(trainer.dataset.test)
+
+
 def test_metrics_fields_present_and_sane(tiny_config):
     history = run(tiny_config)
     assert [m.epoch for m in history] == [1, 2]
