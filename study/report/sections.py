@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from study.analysis.answer import draw_answer, get_answer_info
+from study.analysis.checks import draw_checks, get_checks_info
 from study.analysis.confirmed import get_confirmed_info
 from study.analysis.confirmed_draw import draw_confirmed
 from study.analysis.cost import draw_cost, get_cost_info
@@ -27,6 +28,8 @@ from study.report.page import Section
 
 MATTERED = "mattered"
 MEASURED = "measured"
+CONFIRMED = "confirmed"
+DIAGNOSTICS = "diagnostics"
 
 
 def _progress(line: str) -> None:
@@ -41,7 +44,9 @@ def _mattered(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
 def _answer(inputs: ReportInputs, infos: dict[str, Any]) -> tuple[Any, Html]:
     # None when section 2 failed: the answer still shows the baseline, the split and the states.
     info = get_answer_info(inputs, infos.get(MATTERED), infos.get(MEASURED))
-    return info, draw_answer(info)
+    diagnostics = infos.get(DIAGNOSTICS)
+    checks = get_checks_info(infos.get(CONFIRMED), diagnostics.audit if diagnostics else None)
+    return info, Html(draw_answer(info) + draw_checks(checks))
 
 
 def _plain(get, draw):  # type: ignore[no-untyped-def]
@@ -55,17 +60,15 @@ def _plain(get, draw):  # type: ignore[no-untyped-def]
 
 
 SECTIONS: tuple[Section, ...] = (
-    Section("answer", "The answer", _answer, needs=(MATTERED, MEASURED)),
+    Section("answer", "The answer", _answer, needs=(MATTERED, MEASURED, CONFIRMED, DIAGNOSTICS)),
     Section(MATTERED, "What mattered, ranked", _mattered),
     Section(MEASURED, "Measured effects", _plain(get_measured_info, draw_measured)),
     Section(
-        "confirmed",
+        CONFIRMED,
         "Confirmed on held-out test",
         _plain(get_confirmed_info, draw_confirmed),
     ),
-    Section(
-        "diagnostics", "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)
-    ),
+    Section(DIAGNOSTICS, "Overfitting diagnostics", _plain(get_diagnostics_info, draw_diagnostics)),
     Section("views", "Per-parameter views", _plain(get_views_info, draw_views)),
     Section("cost", "Size and cost", _plain(get_cost_info, draw_cost)),
     Section("tail", "The long tail", _plain(get_tail_info, draw_tail)),
