@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 
 import optuna
@@ -93,3 +94,21 @@ def test_sigkill_mid_confirm_then_resume(tiny_study, in_tmp):
     assert len(keys) == len(set(keys)) == 3 * configs
     assert not linked(url).get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     assert "next: python -m study audit-pruner" in r.stdout
+
+
+@pytest.mark.slow
+def test_two_confirm_processes_split_the_runs(tiny_study, in_tmp):
+    url = tiny_study
+    args = [sys.executable, "-m", "study", "confirm", "--storage", url, "--top", "2"]
+    args += ["--seeds", "4"]  # 8 runs or more: enough for both processes to claim some
+    workers = [
+        subprocess.Popen(args, cwd=in_tmp, stdout=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0]
+    runs = linked(url).get_trials(states=(TrialState.COMPLETE,))
+    configs = len(linked(url).user_attrs[CONFIGS_ATTR])
+    keys = [t.user_attrs[KEY] for t in runs]
+    assert len(keys) == len(set(keys)) == 4 * configs  # every run once
+    assert len({t.user_attrs[records.WORKER] for t in runs}) == 2  # both measured runs
+    assert all("next: python -m study audit-pruner" in out for out in outs)
