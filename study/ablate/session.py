@@ -18,7 +18,7 @@ from study.run.interrupt import InterruptGate
 from study.run.runner import Interrupted
 from study.storage import default_storage_url, open_storage, pick_study
 
-__all__ = ["RerunSession", "open_session", "run_plan"]
+__all__ = ["MakeMeasure", "RerunSession", "open_session", "run_plan"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class RerunSession:
 
     def distributions(self) -> dict[str, BaseDistribution]:
         return {p.name: p.distribution() for p in self.run.space.params}
+
+
+# Makes the function that measures one run of a confirmation or an audit (default: train it;
+# tests plant a known answer).
+MakeMeasure = Callable[[RerunSession, optuna.Study, InterruptGate], Measure]
 
 
 def open_session(

@@ -7,7 +7,6 @@ resumes, and several processes share the runs; the report's pruner-bias section 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,7 +18,7 @@ from study import records
 from study.ablate.measure import trainer_measure
 from study.ablate.resolve import duration_text
 from study.ablate.runs import FixedRuns, RunSpec, observed, open_linked, run_key
-from study.ablate.session import RerunSession, open_session, run_plan
+from study.ablate.session import MakeMeasure, RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
 from study.analysis.audit import DEFAULT_SAMPLE
 from study.analysis.audit_sample import Sampled, audit_sample, estimated_seconds
@@ -30,9 +29,6 @@ from study.run.interrupt import InterruptGate
 from study.storage import DEFAULT_ARTIFACTS
 
 __all__ = ["DEFAULT_SAMPLE", "AuditOptions", "audit_command", "audit_pruner"]
-
-# Makes the function that measures one run (default: train it); tests plant a known curve.
-MakeMeasure = Callable[[RerunSession, optuna.Study, InterruptGate], Measure]
 
 
 @dataclass(frozen=True)

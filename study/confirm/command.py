@@ -7,7 +7,6 @@ processes share the runs. The report's "Confirmed on held-out test" section read
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +17,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.resolve import duration_text, seconds_per_epoch
 from study.ablate.runs import FixedRuns, observed, open_linked
-from study.ablate.session import RerunSession, open_session, run_plan
+from study.ablate.session import MakeMeasure, RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
 from study.analysis.confirmed import get_confirmed_info
 from study.analysis.inputs import ReportInputs
@@ -40,10 +39,7 @@ from study.frame import trials_frame
 from study.run.interrupt import InterruptGate
 from study.storage import DEFAULT_ARTIFACTS
 
-__all__ = ["ConfirmOptions", "MakeMeasure", "confirm", "confirm_command"]
-
-# Makes the function that measures one run (default: train it and score test); tests plant one.
-MakeMeasure = Callable[[RerunSession, optuna.Study, InterruptGate], Measure]
+__all__ = ["ConfirmOptions", "confirm", "confirm_command"]
 
 
 @dataclass(frozen=True)
