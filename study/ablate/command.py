@@ -19,7 +19,7 @@ from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS, AblationPlan
 from study.ablate.resolve import estimate, format_plan, resolve_plan, space_points
 from study.ablate.runs import observed, open_linked, record_design
-from study.ablate.session import open_session, run_plan
+from study.ablate.session import RerunOptions, open_session, run_plan
 from study.ablate.summary import summary_lines
 from study.ablate.worker import Measure
 from study.commands import ablate_command, report_command, rerun_command
@@ -27,27 +27,20 @@ from study.rebuild import StudyRun
 from study.records import BASELINE
 from study.run.interrupt import InterruptGate
 from study.space.spec import SearchSpace
-from study.storage import DEFAULT_ARTIFACTS
 from vitlab.errors import UserError
 
 __all__ = ["AblateOptions", "ablate", "next_command"]
 
 
 @dataclass(frozen=True)
-class AblateOptions:
+class AblateOptions(RerunOptions):
     """``ablate``'s options as given; None where a flag was left out."""
 
-    study_name: str | None = None
-    storage: str | None = None
     to: str = "best"
     design: str = "factorial"
     seeds: int = DEFAULT_SEEDS
     epochs: int | None = None
     plan_only: bool = False
-    device: str | None = None
-    heartbeat: int | None = None
-    grace: int | None = None
-    artifacts: Path = DEFAULT_ARTIFACTS
 
 
 def ablate(
@@ -62,9 +55,7 @@ def ablate(
     """
     if opts.design not in DESIGNS:
         raise UserError(f"--design {opts.design}: expected one of {', '.join(DESIGNS)}")
-    session = open_session(
-        opts.storage, opts.study_name, heartbeat=opts.heartbeat, grace=opts.grace
-    )
+    session = open_session(opts)
     name, url, study, run = session.name, session.url, session.study, session.run
     plan = _plan(opts, study, run)
     if not plan.factors:

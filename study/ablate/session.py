@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 import optuna
@@ -16,9 +17,26 @@ from study.ablate.worker import Measure, RunPlan, run_design
 from study.rebuild import StudyRun, study_run
 from study.run.interrupt import InterruptGate
 from study.run.runner import Interrupted
-from study.storage import default_storage_url, open_storage, pick_study
+from study.storage import DEFAULT_ARTIFACTS, default_storage_url, open_storage, pick_study
 
-__all__ = ["MakeMeasure", "RerunSession", "open_session", "run_plan"]
+__all__ = ["MakeMeasure", "RerunOptions", "RerunSession", "open_session", "run_plan"]
+
+
+@dataclass(frozen=True)
+class RerunOptions:
+    """The options every rerun command (``ablate``, ``confirm``, ``audit-pruner``) takes;
+    None where a flag was left out."""
+
+    study_name: str | None = None
+    storage: str | None = None
+    device: str | None = None
+    heartbeat: int | None = None
+    grace: int | None = None
+    artifacts: Path = DEFAULT_ARTIFACTS
+
+    def worker_flags(self) -> tuple[tuple[str, object, object], ...]:
+        """(flag, value, default) of the worker options a resume command repeats."""
+        return (("--device", self.device, None), ("--artifacts", self.artifacts, DEFAULT_ARTIFACTS))
 
 
 @dataclass(frozen=True)
@@ -40,15 +58,13 @@ class RerunSession:
 MakeMeasure = Callable[[RerunSession, optuna.Study, InterruptGate], Measure]
 
 
-def open_session(
-    storage: str | None, study_name: str | None, *, heartbeat: int | None, grace: int | None
-) -> RerunSession:
-    """Open ``storage`` (default: the project's) and its study ``study_name`` (default: its only
-    study); UserError when the study was never run."""
+def open_session(opts: RerunOptions) -> RerunSession:
+    """Open ``opts.storage`` (default: the project's) and its study ``opts.study_name``
+    (default: its only study); UserError when the study was never run."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    url = storage or default_storage_url()
-    rdb = open_storage(url, heartbeat_interval=heartbeat, grace_period=grace)
-    name = pick_study(rdb, study_name, url)
+    url = opts.storage or default_storage_url()
+    rdb = open_storage(url, heartbeat_interval=opts.heartbeat, grace_period=opts.grace)
+    name = pick_study(rdb, opts.study_name, url)
     study = optuna.load_study(study_name=name, storage=rdb)
     return RerunSession(url, rdb, name, study, study_run(study))
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TextIO
 
 import optuna
@@ -18,7 +17,7 @@ from study import records
 from study.ablate.measure import trainer_measure
 from study.ablate.resolve import duration_text
 from study.ablate.runs import FixedRuns, RunSpec, observed, open_linked, run_key
-from study.ablate.session import MakeMeasure, RerunSession, open_session, run_plan
+from study.ablate.session import MakeMeasure, RerunOptions, RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
 from study.analysis.audit import DEFAULT_SAMPLE
 from study.analysis.audit_sample import Sampled, audit_sample, estimated_seconds
@@ -26,22 +25,15 @@ from study.audit.load import SAMPLE_ATTR, SUFFIX
 from study.commands import report_command, rerun_command
 from study.frame import trials_frame
 from study.run.interrupt import InterruptGate
-from study.storage import DEFAULT_ARTIFACTS
 
 __all__ = ["DEFAULT_SAMPLE", "AuditOptions", "audit_command", "audit_pruner"]
 
 
 @dataclass(frozen=True)
-class AuditOptions:
+class AuditOptions(RerunOptions):
     """``audit-pruner``'s options as given; None where a flag was left out."""
 
-    study_name: str | None = None
-    storage: str | None = None
     sample: int = DEFAULT_SAMPLE
-    device: str | None = None
-    heartbeat: int | None = None
-    grace: int | None = None
-    artifacts: Path = DEFAULT_ARTIFACTS
 
 
 def audit_command(opts: AuditOptions, study_name: str, url: str) -> str:
@@ -49,8 +41,7 @@ def audit_command(opts: AuditOptions, study_name: str, url: str) -> str:
     default = AuditOptions()
     options = (
         ("--sample", opts.sample, default.sample),
-        ("--device", opts.device, None),
-        ("--artifacts", opts.artifacts, default.artifacts),
+        *opts.worker_flags(),
     )
     return rerun_command("audit-pruner", study_name, url, options)
 
@@ -60,9 +51,7 @@ def audit_pruner(
 ) -> tuple[Sampled, ...]:
     """Sample, print the plan, rerun every sampled trial not rerun yet; returns the sample."""
     out = out or sys.stdout
-    session = open_session(
-        opts.storage, opts.study_name, heartbeat=opts.heartbeat, grace=opts.grace
-    )
+    session = open_session(opts)
     frame = trials_frame(session.study)
     sample = audit_sample(frame, opts.sample)
     report = report_command(session.name, session.url, opts.artifacts)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TextIO
 
 import optuna
@@ -17,7 +16,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from study.ablate.measure import early_stopping_pruner, trainer_measure
 from study.ablate.resolve import duration_text, seconds_per_epoch
 from study.ablate.runs import FixedRuns, observed, open_linked
-from study.ablate.session import MakeMeasure, RerunSession, open_session, run_plan
+from study.ablate.session import MakeMeasure, RerunOptions, RerunSession, open_session, run_plan
 from study.ablate.worker import Measure
 from study.analysis.confirmed import get_confirmed_info
 from study.analysis.inputs import ReportInputs
@@ -37,23 +36,16 @@ from study.confirm.select import (
 )
 from study.frame import trials_frame
 from study.run.interrupt import InterruptGate
-from study.storage import DEFAULT_ARTIFACTS
 
 __all__ = ["ConfirmOptions", "confirm", "confirm_command"]
 
 
 @dataclass(frozen=True)
-class ConfirmOptions:
+class ConfirmOptions(RerunOptions):
     """``confirm``'s options as given; None where a flag was left out."""
 
-    study_name: str | None = None
-    storage: str | None = None
     top: int = DEFAULT_TOP
     seeds: int = DEFAULT_SEEDS
-    device: str | None = None
-    heartbeat: int | None = None
-    grace: int | None = None
-    artifacts: Path = DEFAULT_ARTIFACTS
 
 
 def confirm_command(opts: ConfirmOptions, study_name: str, url: str) -> str:
@@ -62,8 +54,7 @@ def confirm_command(opts: ConfirmOptions, study_name: str, url: str) -> str:
     options = (
         ("--top", opts.top, default.top),
         ("--seeds", opts.seeds, default.seeds),
-        ("--device", opts.device, None),
-        ("--artifacts", opts.artifacts, default.artifacts),
+        *opts.worker_flags(),
     )
     return rerun_command("confirm", study_name, url, options)
 
@@ -73,9 +64,7 @@ def confirm(
 ) -> tuple[Chosen, ...]:
     """Choose, print the plan, run every run not finished yet; returns the configurations."""
     out = out or sys.stdout
-    session = open_session(
-        opts.storage, opts.study_name, heartbeat=opts.heartbeat, grace=opts.grace
-    )
+    session = open_session(opts)
     chosen = choose(session.study, opts.top)
     seeds = confirm_seeds(session.run.record.train_seed or 0, opts.seeds)
     epochs = session.run.config(session.run.record.baseline_params).epochs
