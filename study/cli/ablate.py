@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 
 from study.ablate.plan import DEFAULT_SEEDS, DESIGNS
-from study.cli.arguments import Sub, add_study_option, add_worker_options, positive_int
+from study.cli.arguments import (
+    Sub,
+    add_study_option,
+    add_worker_options,
+    positive_int,
+    rerun_fields,
+)
 
 __all__ = ["add_ablate", "cmd_ablate"]
 
@@ -56,17 +62,12 @@ def cmd_ablate(args: argparse.Namespace) -> int:
 
     ablate(
         AblateOptions(
-            study_name=args.study_name,
-            storage=args.storage,
+            **rerun_fields(args),
             to=args.to,
             design=args.design,
             seeds=args.seeds,
             epochs=args.epochs,
             plan_only=args.plan,
-            device=args.device,
-            heartbeat=args.heartbeat,
-            grace=args.grace,
-            artifacts=args.artifacts,
         )
     )
     return 0

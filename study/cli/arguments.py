@@ -140,3 +140,10 @@ def add_worker_options(p: argparse.ArgumentParser) -> None:
         help=f"seconds without a heartbeat before a run is retried (default {GRACE_SECONDS})",
     )
     add_artifacts(p)
+
+
+def rerun_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``RerunOptions`` fields of a rerun command's parsed arguments (``add_study_option``
+    and ``add_worker_options``)."""
+    names = ("study_name", "storage", "device", "heartbeat", "grace", "artifacts")
+    return {name: getattr(args, name) for name in names}

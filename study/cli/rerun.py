@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from study.cli.arguments import Sub, add_study_option, add_worker_options, positive_int
+from study.cli.arguments import (
+    Sub,
+    add_study_option,
+    add_worker_options,
+    positive_int,
+    rerun_fields,
+)
 
 __all__ = ["add_audit", "add_confirm", "cmd_audit", "cmd_confirm"]
 
@@ -38,18 +44,7 @@ def add_confirm(sub: Sub) -> argparse.ArgumentParser:
 def cmd_confirm(args: argparse.Namespace) -> int:
     from study.confirm.command import ConfirmOptions, confirm
 
-    confirm(
-        ConfirmOptions(
-            study_name=args.study_name,
-            storage=args.storage,
-            top=args.top,
-            seeds=args.seeds,
-            device=args.device,
-            heartbeat=args.heartbeat,
-            grace=args.grace,
-            artifacts=args.artifacts,
-        )
-    )
+    confirm(ConfirmOptions(**rerun_fields(args), top=args.top, seeds=args.seeds))
     return 0
 
 
@@ -79,15 +74,5 @@ def add_audit(sub: Sub) -> argparse.ArgumentParser:
 def cmd_audit(args: argparse.Namespace) -> int:
     from study.audit.command import AuditOptions, audit_pruner
 
-    audit_pruner(
-        AuditOptions(
-            study_name=args.study_name,
-            storage=args.storage,
-            sample=args.sample,
-            device=args.device,
-            heartbeat=args.heartbeat,
-            grace=args.grace,
-            artifacts=args.artifacts,
-        )
-    )
+    audit_pruner(AuditOptions(**rerun_fields(args), sample=args.sample))
     return 0
